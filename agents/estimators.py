@@ -1,0 +1,72 @@
+"""The PES estimator's math, one pure function per equation.
+
+Notation (REFERENCE.md): P = 2N particles (N antithetic pairs), particle p runs
+``θ + ε_p`` with ``ε_{p+N} = -ε_p``; ``ξ_p`` is the sum of every perturbation
+particle p has run since its current episode began; ``R_{p,t}`` is its reward
+at step t of the K-step window; ``σ`` the noise scale.
+
+Convention: rewards are *summed* over the window's K steps (not averaged), and
+the estimate is an ascent direction for the Gaussian-smoothed expected return.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def antithetic(noise: jax.Array) -> jax.Array:
+    """``[ε_1..ε_N] -> [ε_1..ε_N, -ε_1..-ε_N]`` (pairs are ``p`` and ``p + N``)."""
+    return jnp.concatenate([noise, -noise], axis=0)
+
+
+def first_episode_mask(dones: jax.Array) -> jax.Array:
+    """``m_{p,t} = 1`` iff no episode of particle p ended at a step before t.
+
+    Steps with ``m = 1`` belong to the episode that was running when the window
+    began (the done step itself included); steps after a reset have ``m = 0``.
+    """
+    dones = dones.astype(jnp.float32)
+    ended_before = jnp.cumsum(dones, axis=-1) - dones
+    return (ended_before == 0).astype(jnp.float32)
+
+
+def pes_gradient(
+    accumulator: jax.Array, epsilon: jax.Array, rewards: jax.Array, dones: jax.Array, sigma: float
+) -> jax.Array:
+    """PES estimate with per-step masking of episode ends inside the window.
+
+    ``ĝ = 1/(P σ²) Σ_p Σ_t R_{p,t} ξ_{p,t}``, where the noise in effect at
+    step t is ``ξ_{p,t} = ξ_p + ε_p`` while the window's first episode runs and
+    ``ε_p`` alone after a reset inside the window. Summed per particle:
+    ``ĝ = 1/(P σ²) Σ_p [ (Σ_t m_{p,t} R_{p,t}) ξ_p + (Σ_t R_{p,t}) ε_p ]``.
+    With antithetic pairs that stay in lockstep this is the paper's
+    ``1/(2N σ²) Σ_i (R⁺_i − R⁻_i) ξ_i`` (``ξ_i`` including this window's ``ε_i``).
+
+    Args:
+      accumulator: ``ξ`` before this window, ``(P, D)``.
+      epsilon: this window's perturbations, ``(P, D)``.
+      rewards, dones: ``(P, K)``.
+    """
+    num_particles = rewards.shape[0]
+    old_episode_return = jnp.sum(rewards * first_episode_mask(dones), axis=-1)
+    window_return = jnp.sum(rewards, axis=-1)
+    weighted = old_episode_return @ accumulator + window_return @ epsilon
+    return weighted / (num_particles * sigma**2)
+
+
+def pes_accumulate(accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
+    """``ξ`` after the window: ``ξ + ε`` if the episode went on; ``ε`` if it reset mid-window;
+    ``0`` if it ended on the window's last step (the new episode has run no step yet).
+    """
+    ended = jnp.any(dones, axis=-1, keepdims=True)
+    ended_last = dones[:, -1:].astype(bool)
+    return jnp.where(ended, 0.0, accumulator) + jnp.where(ended_last, 0.0, epsilon)
+
+
+def return_std_scale(window_returns: jax.Array, sigma: float) -> jax.Array:
+    """``σ / std(R)``: turns ``1/σ²`` into ``1/(σ · std(R))`` (ARS; the PES code's
+    ``divide_by_variance``), making the step size invariant to the reward scale.
+    """
+    std = jnp.std(window_returns)
+    return jnp.where(std > 0, sigma / jnp.maximum(std, 1e-12), 1.0)

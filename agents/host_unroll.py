@@ -1,0 +1,100 @@
+"""Particles on a host-side batch of environments (the gymnasium CPU fallback).
+
+The same semantics as :mod:`agents.jax_unroll` — persistent states, immediate
+resets with a seed shared by both members of a pair — driven from numpy. The
+estimator math is not repeated here: the caller feeds the window's rewards and
+dones to the same :class:`agents.pes.PES` ``ask``/``tell``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import numpy as np
+
+from agents.normalization import NormalizerState, normalize
+from envs.base import BatchedEnv
+
+
+def episode_seed(pair_seed: int, episode: int) -> int:
+    """The gymnasium reset seed of a pair's ``episode``-th episode (same for both members)."""
+    return int(np.random.SeedSequence([int(pair_seed), int(episode)]).generate_state(1)[0])
+
+
+class HostParticles:
+    """``2N`` persistent particles, one per member of ``env`` (``env.num_envs == 2N``)."""
+
+    def __init__(
+        self,
+        env: BatchedEnv,
+        apply_flat: Callable[[jax.Array, jax.Array], jax.Array],
+        normalize_obs: bool,
+        pair_seeds: np.ndarray,
+    ):
+        self.env = env
+        self.num_particles = env.num_envs
+        pair_seeds = np.asarray(pair_seeds, dtype=np.int64)
+        if 2 * len(pair_seeds) != self.num_particles:
+            raise ValueError("env.num_envs must be twice the number of pairs")
+        self.pair_seed = np.concatenate([pair_seeds, pair_seeds])
+        self.episode = np.zeros(self.num_particles, np.int64)
+        self.episode_return = np.zeros(self.num_particles)
+
+        def act(theta, normalizer, obs):
+            return apply_flat(theta, normalize(normalizer, obs, normalize_obs))
+
+        self._act = jax.jit(jax.vmap(act, in_axes=(0, None, 0)))
+        self.obs = env.reset(self._seeds(np.ones(self.num_particles, bool)))
+
+    def _seeds(self, mask: np.ndarray) -> np.ndarray:
+        return np.array(
+            [episode_seed(s, e) if m else 0 for s, e, m in zip(self.pair_seed, self.episode, mask)], dtype=np.int64
+        )
+
+    def window(
+        self, thetas: jax.Array, normalizer: NormalizerState, num_steps: int, active: np.ndarray | None = None
+    ) -> dict:
+        """Run ``num_steps`` steps, particle p with ``thetas[p]``; only ``active`` particles move.
+
+        Returns numpy ``rewards``/``dones`` ``(P, K)`` and episode/observation sums,
+        shaped like :func:`agents.jax_unroll.make_window`'s outputs (vmapped).
+        """
+        P = self.num_particles
+        rewards = np.zeros((P, num_steps))
+        dones = np.zeros((P, num_steps), bool)
+        finished = np.zeros(P)
+        obs_sum = np.zeros((P, self.env.observation_size))
+        obs_sq_sum = np.zeros_like(obs_sum)
+        moving = np.ones(P, bool) if active is None else np.asarray(active, bool)
+        for t in range(num_steps):
+            actions = np.asarray(self._act(thetas, normalizer, self.obs.astype(np.float32)))
+            obs_sum += self.obs * moving[:, None]
+            obs_sq_sum += np.square(self.obs) * moving[:, None]
+            obs, reward, terminated, truncated = self.env.step(actions, None if active is None else moving)
+            done = (terminated | truncated) & moving
+            rewards[:, t] = reward * moving
+            dones[:, t] = done
+            self.episode_return += rewards[:, t]
+            finished += np.where(done, self.episode_return, 0.0)
+            self.episode_return[done] = 0.0
+            self.obs = obs
+            if done.any():
+                self.episode[done] += 1
+                self.obs = self.env.reset(self._seeds(done), mask=done)
+        return {
+            "rewards": rewards.astype(np.float32),
+            "dones": dones,
+            "finished_return_sum": finished,
+            "finished_count": dones.sum(axis=1),
+            "obs_sum": obs_sum.astype(np.float32),
+            "obs_sq_sum": obs_sq_sum.astype(np.float32),
+        }
+
+    def burn_in(self, theta: jax.Array, normalizer: NormalizerState, num_steps: int, windows: np.ndarray) -> int:
+        """Stagger pairs: particle p runs ``windows[p]`` windows with θ; returns env steps taken."""
+        thetas = jax.numpy.broadcast_to(theta, (self.num_particles, theta.shape[0]))
+        windows = np.asarray(windows)
+        for w in range(int(windows.max(initial=0))):
+            self.window(thetas, normalizer, num_steps, active=w < windows)
+        return int(windows.sum()) * num_steps

@@ -1,0 +1,151 @@
+"""Particles on a JAX environment: persistent states, K-step windows in one scan.
+
+A particle's state (:class:`Particle`) survives from window to window. When its
+episode ends inside a window it is reset right away (the next step belongs to
+a new episode) with key ``fold_in(reset_key, episode)``: both members of an
+antithetic pair share ``reset_key``, so their n-th episodes start from the same
+state even when they end at different steps.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from agents.normalization import NormalizerState, normalize
+from agents.pes import PES, AgentState, WindowResult
+from envs.base import JaxEnv, State
+
+
+class Particle(NamedTuple):
+    env_state: State
+    reset_key: jax.Array
+    episode: jax.Array  # episodes begun so far (indexes the reset key)
+    episode_return: jax.Array  # return of the running episode so far
+
+
+def init_particles(env: JaxEnv, pair_keys: jax.Array) -> Particle:
+    """Both members of pair i (indices i and i + N) start from ``reset(fold_in(key_i, 0))``."""
+    keys = jnp.concatenate([pair_keys, pair_keys], axis=0)
+
+    def one(key: jax.Array) -> Particle:
+        return Particle(env.reset(jax.random.fold_in(key, 0)), key, jnp.zeros((), jnp.int32), jnp.zeros(()))
+
+    return jax.vmap(one)(keys)
+
+
+def _select(pred: jax.Array, on_true, on_false):
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def make_window(
+    env: JaxEnv,
+    apply_flat: Callable[[jax.Array, jax.Array], jax.Array],
+    num_steps: int,
+    normalize_obs: bool,
+) -> Callable[[jax.Array, NormalizerState, Particle], tuple[Particle, dict]]:
+    """One particle, ``num_steps`` env steps with parameters ``theta`` (flat), in a ``lax.scan``.
+
+    Returns the new particle and per-step ``rewards``/``dones`` plus episode and
+    observation statistics.
+    """
+
+    def window(theta: jax.Array, normalizer: NormalizerState, particle: Particle):
+        def step(particle: Particle, _):
+            obs = particle.env_state.obs
+            action = apply_flat(theta, normalize(normalizer, obs, normalize_obs))
+            nxt = env.step(particle.env_state, action)
+            episode_return = particle.episode_return + nxt.reward
+            fresh = env.reset(jax.random.fold_in(particle.reset_key, particle.episode + 1))
+            new = Particle(
+                env_state=_select(nxt.done, fresh, nxt),
+                reset_key=particle.reset_key,
+                episode=particle.episode + nxt.done.astype(jnp.int32),
+                episode_return=jnp.where(nxt.done, 0.0, episode_return),
+            )
+            return new, (nxt.reward, nxt.done, jnp.where(nxt.done, episode_return, 0.0), obs)
+
+        particle, (rewards, dones, finished, obs) = jax.lax.scan(step, particle, None, length=num_steps)
+        return particle, {
+            "rewards": rewards,
+            "dones": dones,
+            "finished_return_sum": jnp.sum(finished),
+            "finished_count": jnp.sum(dones),
+            "obs_sum": jnp.sum(obs, axis=0),
+            "obs_sq_sum": jnp.sum(jnp.square(obs), axis=0),
+        }
+
+    return window
+
+
+def window_result(out: dict, num_steps: int) -> WindowResult:
+    """Reduce a vmapped window's outputs to what :meth:`PES.tell` needs."""
+    num_particles = out["rewards"].shape[0]
+    return WindowResult(
+        rewards=out["rewards"],
+        dones=out["dones"],
+        finished_return_sum=jnp.sum(out["finished_return_sum"]),
+        finished_count=jnp.sum(out["finished_count"]),
+        obs_sum=jnp.sum(out["obs_sum"], axis=0),
+        obs_sq_sum=jnp.sum(out["obs_sq_sum"], axis=0),
+        obs_count=jnp.asarray(num_particles * num_steps, jnp.float32),
+    )
+
+
+def make_iteration(agent: PES, window) -> Callable[[AgentState, Particle], tuple[AgentState, Particle, dict]]:
+    """A whole PES iteration (ask, vmapped K-step scan, tell) as one pure function."""
+    num_steps = agent.config.truncation_length
+
+    def iteration(state: AgentState, particles: Particle):
+        state, epsilon = agent.ask(state)
+        thetas = state.params[None, :] + epsilon
+        particles, out = jax.vmap(window, in_axes=(0, None, 0))(thetas, state.normalizer, particles)
+        state, metrics = agent.tell(state, epsilon, window_result(out, num_steps))
+        return state, particles, metrics
+
+    return iteration
+
+
+def make_train_chunk(agent: PES, window, num_iterations: int):
+    """``num_iterations`` PES iterations in one jitted ``lax.scan`` (no host round-trips);
+    the agent and particle buffers are donated, metrics come back stacked.
+    """
+    iteration = make_iteration(agent, window)
+
+    def chunk(state: AgentState, particles: Particle):
+        def body(carry, _):
+            state, particles = carry
+            state, particles, metrics = iteration(state, particles)
+            return (state, particles), metrics
+
+        (state, particles), metrics = jax.lax.scan(body, (state, particles), None, length=num_iterations)
+        return state, particles, metrics
+
+    return jax.jit(chunk, donate_argnums=(0, 1))
+
+
+def make_burn_in(window):
+    """Stagger the pairs: pair i runs ``b_i`` windows with the unperturbed θ (so ξ stays 0).
+
+    Returns ``burn_in(theta, normalizer, particles, windows) -> particles`` where
+    ``windows`` is ``(P,)`` ints; the caller counts ``sum(windows) * K`` env steps.
+    """
+    vwindow = jax.jit(jax.vmap(window, in_axes=(None, None, 0)))
+
+    def burn_in(theta, normalizer, particles: Particle, windows: jax.Array) -> Particle:
+        for w in range(int(jnp.max(windows)) if windows.size else 0):
+            advanced, _ = vwindow(theta, normalizer, particles)
+            particles = _select_batched(w < windows, advanced, particles)
+        return particles
+
+    return burn_in
+
+
+def _select_batched(pred: jax.Array, on_true, on_false):
+    def sel(a, b):
+        shape = pred.shape + (1,) * (a.ndim - pred.ndim)
+        return jnp.where(pred.reshape(shape), a, b)
+
+    return jax.tree_util.tree_map(sel, on_true, on_false)

@@ -1,0 +1,120 @@
+"""Persistent Evolution Strategies as an ask/tell pair of pure functions.
+
+The agent owns the estimator state (parameters, optimizer state, the per-
+particle noise accumulators ξ, the observation normaliser, the PRNG key); the
+particles' *system* states live with whoever simulates them (a jitted JAX
+unroll, or a host-side gymnasium batch) and persist across truncations.
+
+One iteration::
+
+    state, epsilon = agent.ask(state)                  # ε_p ~ N(0, σ²I), antithetic
+    result = simulate K steps with θ + ε_p per particle  # backend's business
+    state, metrics = agent.tell(state, epsilon, result) # ĝ, optax step, ξ update
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from agents.estimators import antithetic, pes_accumulate, pes_gradient, return_std_scale
+from agents.normalization import NormalizerState, init_normalizer, update_normalizer
+
+
+@dataclass(frozen=True)
+class PESConfig:
+    """Hyperparameters of the estimator (validated by the caller)."""
+
+    num_pairs: int = 10
+    sigma: float = 0.3
+    truncation_length: int = 100
+    return_std_scaling: bool = False
+    normalize_obs: bool = False
+
+    @property
+    def num_particles(self) -> int:
+        return 2 * self.num_pairs
+
+
+class AgentState(NamedTuple):
+    params: jax.Array  # θ, flat (D,)
+    opt_state: optax.OptState
+    accumulator: jax.Array  # ξ, (P, D)
+    normalizer: NormalizerState
+    key: jax.Array
+    iteration: jax.Array
+
+
+class WindowResult(NamedTuple):
+    """What simulating one K-step window reports back to :meth:`PES.tell`."""
+
+    rewards: jax.Array  # (P, K)
+    dones: jax.Array  # (P, K) episode ended at this step (its reward counted)
+    finished_return_sum: jax.Array  # () sum of returns of episodes that ended
+    finished_count: jax.Array  # () how many ended
+    obs_sum: jax.Array  # (obs,) for the normaliser
+    obs_sq_sum: jax.Array  # (obs,)
+    obs_count: jax.Array  # ()
+
+
+class PES:
+    """PES agent; ``optimizer`` is any optax transformation (applied to ``-ĝ``)."""
+
+    def __init__(self, config: PESConfig, optimizer: optax.GradientTransformation):
+        self.config = config
+        self.optimizer = optimizer
+
+    def init(self, params: jax.Array, key: jax.Array, observation_size: int) -> AgentState:
+        return AgentState(
+            params=params,
+            opt_state=self.optimizer.init(params),
+            accumulator=jnp.zeros((self.config.num_particles, params.shape[0]), params.dtype),
+            normalizer=init_normalizer(observation_size),
+            key=key,
+            iteration=jnp.zeros((), jnp.int32),
+        )
+
+    def ask(self, state: AgentState) -> tuple[AgentState, jax.Array]:
+        """Draw ``ε_i ~ N(0, σ²I)`` for N pairs; returns per-particle ``ε`` (P, D)."""
+        key, noise_key = jax.random.split(state.key)
+        noise = self.config.sigma * jax.random.normal(noise_key, (self.config.num_pairs, state.params.shape[0]))
+        return state._replace(key=key), antithetic(noise.astype(state.params.dtype))
+
+    def gradient(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
+        """The ascent direction ĝ (see :func:`agents.estimators.pes_gradient`)."""
+        grad = pes_gradient(state.accumulator, epsilon, result.rewards, result.dones, self.config.sigma)
+        if self.config.return_std_scaling:
+            grad = grad * return_std_scale(jnp.sum(result.rewards, axis=-1), self.config.sigma)
+        return grad
+
+    def tell(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> tuple[AgentState, dict]:
+        """Estimate ĝ, take the optimizer step on ``-ĝ``, advance ξ and the normaliser."""
+        grad = self.gradient(state, epsilon, result)
+        updates, opt_state = self.optimizer.update(-grad, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        normalizer = state.normalizer
+        if self.config.normalize_obs:
+            normalizer = update_normalizer(normalizer, result.obs_sum, result.obs_sq_sum, result.obs_count)
+        window_returns = jnp.sum(result.rewards, axis=-1)
+        metrics = {
+            "window_return_mean": jnp.mean(window_returns),
+            "window_return_std": jnp.std(window_returns),
+            "finished_return_sum": result.finished_return_sum,
+            "finished_count": result.finished_count,
+            "grad_norm": jnp.linalg.norm(grad),
+            "param_norm": jnp.linalg.norm(params),
+            "resets": jnp.sum(result.dones),
+        }
+        new_state = AgentState(
+            params=params,
+            opt_state=opt_state,
+            accumulator=pes_accumulate(state.accumulator, epsilon, result.dones),
+            normalizer=normalizer,
+            key=state.key,
+            iteration=state.iteration + 1,
+        )
+        return new_state, metrics

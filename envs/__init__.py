@@ -1,0 +1,100 @@
+"""Simulators behind one protocol (see :mod:`envs.base`); knows nothing of PES.
+
+``envs.make(name, backend="auto")`` is the entry point:
+
+========== ===================================== ================================
+backend    what you get                          when
+========== ===================================== ================================
+mjx        pure unbatched :class:`JaxEnv`        GPU/TPU; vmap it yourself
+gymnasium  numpy :class:`BatchedEnv` of N envs   CPU (C MuJoCo is faster there)
+auto       mjx if JAX sees a GPU/TPU, else gym
+========== ===================================== ================================
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import gymnasium as gym
+
+from envs.base import BatchedEnv, JaxEnv, State
+from envs.brax_tasks import BRAX_NAMES
+from envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
+
+BACKENDS = ("auto", "mjx", "gymnasium")
+MJX_NAMES = ("swimmer",) + tuple(BRAX_NAMES)
+ENV_NAMES = MJX_NAMES
+
+__all__ = [
+    "BACKENDS",
+    "ENV_NAMES",
+    "BatchedEnv",
+    "JaxEnv",
+    "State",
+    "make",
+    "resolve_backend",
+    "gymnasium_id",
+    "accelerator_available",
+]
+
+
+def accelerator_available() -> bool:
+    """True when JAX's default backend is a GPU or TPU."""
+    import jax
+
+    return jax.default_backend() not in ("cpu",)
+
+
+def resolve_backend(backend: str) -> str:
+    """``auto`` -> ``mjx`` on a GPU/TPU, else ``gymnasium``; validates the name."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "auto":
+        return "mjx" if accelerator_available() else "gymnasium"
+    return backend
+
+
+def gymnasium_id(name: str) -> str:
+    """Map a short name to a gymnasium id; a registered gymnasium id maps to itself."""
+    if name in GYMNASIUM_IDS:
+        return GYMNASIUM_IDS[name]
+    if name in gym.registry:
+        return name
+    raise ValueError(
+        f"env must be one of {', '.join(ENV_NAMES)} or a registered gymnasium id (backend gymnasium); got {name!r}"
+    )
+
+
+def make(
+    name: str,
+    backend: str = "auto",
+    *,
+    num_envs: int = 1,
+    episode_length: int = 1000,
+    env_fn: Callable[[], gym.Env] | None = None,
+) -> JaxEnv | BatchedEnv:
+    """Create environment ``name`` on ``backend``.
+
+    Args:
+      name: a short name (``swimmer``, ``hopper``, ...) or, on the gymnasium
+        backend, any registered gymnasium id with a Box action space.
+      backend: ``auto``, ``mjx`` or ``gymnasium``.
+      num_envs: batch size of the gymnasium backend (the mjx env is unbatched).
+      episode_length: the time limit T.
+      env_fn: gymnasium backend only: a factory with the user's own wrappers.
+    Raises:
+      ValueError: unknown name or backend, naming the valid choices.
+    """
+    backend = resolve_backend(backend)
+    if backend == "mjx":
+        if name == "swimmer":
+            from envs.mjx_swimmer import MjxSwimmer
+
+            return MjxSwimmer(episode_length=episode_length)
+        if name in BRAX_NAMES:
+            from envs.brax_tasks import BraxEnv
+
+            return BraxEnv(name, episode_length=episode_length)
+        raise ValueError(f"env must be one of {', '.join(MJX_NAMES)} on backend mjx; got {name!r}")
+    env_id = name if env_fn is not None and name not in GYMNASIUM_IDS else gymnasium_id(name)
+    return GymnasiumBatchedEnv(env_id, num_envs, episode_length=episode_length, env_fn=env_fn, name=name)

@@ -1,0 +1,100 @@
+"""The one environment protocol every simulator backend implements.
+
+Two shapes of the same semantics:
+
+* :class:`JaxEnv` — a pure, jit-able, *unbatched* environment (mjx backend).
+  Callers batch it with ``jax.vmap`` and decide themselves when to reset:
+  ``step`` never auto-resets, so a caller can reset an antithetic pair with
+  one shared key.
+* :class:`BatchedEnv` — a host-side (numpy) batch of environments (gymnasium
+  backend) where the caller chooses which members reset and with which seed.
+
+Both report ``done`` (the episode ended) and ``terminated`` (it ended because
+the task said so, not because of the time limit); ``truncated`` is their
+difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+@struct.dataclass
+class State:
+    """One environment's state on a JAX backend.
+
+    Attributes:
+      physics: the simulator's own state (``mjx.Data`` or a Brax ``State``).
+      obs: observation after the last reset/step, shape ``(observation_size,)``.
+      reward: reward of the last step (0 after a reset).
+      done: the episode has ended (termination or time limit).
+      terminated: the episode ended because the task terminated it.
+      steps: env steps taken since the last reset.
+    """
+
+    physics: Any
+    obs: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    terminated: jax.Array
+    steps: jax.Array
+
+    @property
+    def truncated(self) -> jax.Array:
+        """The episode ended by the time limit only."""
+        return jnp.logical_and(self.done, jnp.logical_not(self.terminated))
+
+
+@runtime_checkable
+class JaxEnv(Protocol):
+    """A pure single environment on a JAX backend (``backend == "mjx"``)."""
+
+    name: str
+    backend: str
+    observation_size: int
+    action_size: int
+    episode_length: int
+    dt: float
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+    def reset(self, key: jax.Array) -> State: ...
+
+    def step(self, state: State, action: jax.Array) -> State: ...
+
+
+@runtime_checkable
+class BatchedEnv(Protocol):
+    """A host-side batch of environments (``backend == "gymnasium"``).
+
+    ``reset(seeds, mask)`` resets the members where ``mask`` is true, each
+    with its own seed, and returns every member's current observation.
+    ``step(actions)`` returns ``(obs, reward, terminated, truncated)`` numpy
+    arrays; members that are done stay done until the caller resets them.
+    """
+
+    name: str
+    backend: str
+    num_envs: int
+    observation_size: int
+    action_size: int
+    episode_length: int
+    dt: float
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+    def reset(self, seeds: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+def time_limit(steps: jax.Array, terminated: jax.Array, episode_length: int) -> jax.Array:
+    """``done = terminated or steps >= episode_length`` (the time-limit rule)."""
+    return jnp.logical_or(terminated, steps >= episode_length)

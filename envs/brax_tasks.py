@@ -1,0 +1,64 @@
+"""Brax's MuJoCo tasks on the mjx pipeline, behind :class:`envs.base.JaxEnv`.
+
+Brax reports termination in ``done`` and leaves time limits to a wrapper; here
+the time limit is ours, so ``terminated`` is Brax's ``done`` and ``done`` adds
+the limit.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from brax import envs as brax_envs
+
+from envs.base import State, time_limit
+
+# Our short name -> Brax's registered name.
+BRAX_NAMES = {
+    "ant": "ant",
+    "halfcheetah": "halfcheetah",
+    "hopper": "hopper",
+    "walker2d": "walker2d",
+    "inverted_pendulum": "inverted_pendulum",
+    "inverted_double_pendulum": "inverted_double_pendulum",
+    "reacher": "reacher",
+    "humanoid": "humanoid",
+    "pusher": "pusher",
+}
+
+
+class BraxEnv:
+    """A Brax ``PipelineEnv`` created with ``backend='mjx'``, without auto-reset."""
+
+    backend = "mjx"
+
+    def __init__(self, name: str, episode_length: int = 1000, **brax_kwargs):
+        self.name = name
+        self.brax_env = brax_envs.get_environment(BRAX_NAMES[name], backend="mjx", **brax_kwargs)
+        self.episode_length = int(episode_length)
+        self.dt = float(self.brax_env.dt)
+        self.action_size = int(self.brax_env.action_size)
+        ctrl_range = np.asarray(self.brax_env.sys.mj_model.actuator_ctrlrange, dtype=np.float32)
+        limited = np.asarray(self.brax_env.sys.mj_model.actuator_ctrllimited, dtype=bool)
+        self.action_low = np.where(limited, ctrl_range[:, 0], -1.0).astype(np.float32)
+        self.action_high = np.where(limited, ctrl_range[:, 1], 1.0).astype(np.float32)
+        self.observation_size = int(jax.eval_shape(self.brax_env.reset, jax.random.PRNGKey(0)).obs.shape[-1])
+
+    def _wrap(self, brax_state, steps: jax.Array) -> State:
+        terminated = brax_state.done > 0.5
+        return State(
+            physics=brax_state,
+            obs=brax_state.obs,
+            reward=brax_state.reward.astype(jnp.float32),
+            done=time_limit(steps, terminated, self.episode_length),
+            terminated=terminated,
+            steps=steps,
+        )
+
+    def reset(self, key: jax.Array) -> State:
+        return self._wrap(self.brax_env.reset(key), jnp.zeros((), jnp.int32))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        action = jnp.clip(action, self.action_low, self.action_high)
+        return self._wrap(self.brax_env.step(state.physics, action), state.steps + 1)

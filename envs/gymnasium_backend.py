@@ -1,0 +1,158 @@
+"""The CPU fallback: a numpy batch of gymnasium environments.
+
+Built on gymnasium 1.x vector envs with ``autoreset_mode=DISABLED``: members
+that finish stay finished until the caller resets them with
+``reset(seeds, mask)``, so an antithetic pair can be reset with one seed.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+# Our short names -> gymnasium ids.
+GYMNASIUM_IDS = {
+    "swimmer": "Swimmer-v5",
+    "hopper": "Hopper-v5",
+    "halfcheetah": "HalfCheetah-v5",
+    "ant": "Ant-v5",
+    "walker2d": "Walker2d-v5",
+    "inverted_pendulum": "InvertedPendulum-v5",
+    "inverted_double_pendulum": "InvertedDoublePendulum-v5",
+    "reacher": "Reacher-v5",
+    "humanoid": "Humanoid-v5",
+    "pusher": "Pusher-v5",
+}
+
+
+def check_box_action_space(env_id: str, space: gym.Space) -> None:
+    """Reject anything but a bounded 1-D ``Box`` action space with a one-line reason."""
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ValueError(
+            f"env {env_id!r} has action space {space}; pes_rl policies need a 1-D Box action space "
+            "(continuous actions). Discrete action spaces are not supported."
+        )
+
+
+class GymnasiumBatchedEnv:
+    """``num_envs`` gymnasium environments stepped together on the host (numpy).
+
+    Args:
+      env_id: a registered gymnasium id (used for names and ``gym.make``).
+      num_envs: batch size.
+      episode_length: the time limit ``T`` (gymnasium's ``TimeLimit``).
+      env_fn: optional factory ``() -> gym.Env`` with the user's own wrappers;
+        it replaces ``gym.make(env_id, max_episode_steps=episode_length)``.
+    """
+
+    backend = "gymnasium"
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        episode_length: int | None = None,
+        env_fn: Callable[[], gym.Env] | None = None,
+        name: str | None = None,
+    ):
+        if env_fn is None:
+            spec = gym.spec(env_id)
+            limit = episode_length or spec.max_episode_steps or 1000
+            env_fn = lambda: gym.make(env_id, max_episode_steps=limit)  # noqa: E731
+        self.name = name or env_id
+        self.env_id = env_id
+        self.num_envs = int(num_envs)
+        self.vector_env = SyncVectorEnv([env_fn] * self.num_envs, autoreset_mode=AutoresetMode.DISABLED)
+        single = self.vector_env.envs[0]
+        check_box_action_space(env_id, single.action_space)
+        obs_space = single.observation_space
+        if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+            raise ValueError(f"env {env_id!r} has observation space {obs_space}; a 1-D Box is needed")
+        self.observation_size = int(obs_space.shape[0])
+        self.action_size = int(single.action_space.shape[0])
+        self.action_low = np.asarray(single.action_space.low, dtype=np.float32)
+        self.action_high = np.asarray(single.action_space.high, dtype=np.float32)
+        self.episode_length = int(single.spec.max_episode_steps if single.spec and single.spec.max_episode_steps else (episode_length or 1000))
+        unwrapped = single.unwrapped
+        self.dt = float(getattr(unwrapped, "dt", 1.0 / single.metadata.get("render_fps", 1) if single.metadata.get("render_fps") else 1.0))
+        self._obs = np.zeros((self.num_envs, self.observation_size), np.float64)
+
+    def reset(self, seeds: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Reset the members where ``mask`` holds, member ``i`` with ``seeds[i]``."""
+        seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
+        if mask is None:
+            obs, _ = self.vector_env.reset(seed=seeds)
+            self._obs = np.array(obs, dtype=np.float64)
+        else:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.any():
+                obs, _ = self.vector_env.reset(seed=seeds, options={"reset_mask": mask})
+                self._obs[mask] = np.asarray(obs)[mask]
+        return self._obs.copy()
+
+    def step(
+        self, actions: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step the members (those where ``mask`` holds, default all).
+
+        Returns ``(obs, reward, terminated, truncated)`` for every member;
+        members left out keep their observation and report zeros.
+        """
+        actions = np.asarray(actions, dtype=np.float64)
+        if mask is None:
+            obs, reward, terminated, truncated, _ = self.vector_env.step(actions)
+            self._obs = np.array(obs, dtype=np.float64)
+            return self._obs.copy(), np.asarray(reward, np.float64), np.asarray(terminated, bool), np.asarray(truncated, bool)
+        reward = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, bool)
+        truncated = np.zeros(self.num_envs, bool)
+        for i in np.flatnonzero(mask):
+            obs, reward[i], terminated[i], truncated[i], _ = self.vector_env.envs[i].step(actions[i])
+            self._obs[i] = obs
+        return self._obs.copy(), reward, terminated, truncated
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Every member's full simulator state (MuJoCo envs only), for exact resumption.
+
+        Raises:
+          NotImplementedError: the env is not a gymnasium MuJoCo env.
+        """
+        import mujoco
+
+        physics, elapsed = [], []
+        for env in self.vector_env.envs:
+            sim = env.unwrapped
+            if not hasattr(sim, "model") or not hasattr(sim, "data"):
+                raise NotImplementedError(f"{self.env_id} is not a MuJoCo env; its state cannot be saved")
+            state = np.empty(mujoco.mj_stateSize(sim.model, mujoco.mjtState.mjSTATE_INTEGRATION))
+            mujoco.mj_getState(sim.model, sim.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+            physics.append(state)
+            elapsed.append(_time_limit(env)._elapsed_steps if _time_limit(env) is not None else 0)
+        return {"physics": np.stack(physics), "elapsed_steps": np.asarray(elapsed, np.int64), "obs": self._obs.copy()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Inverse of :meth:`get_state`."""
+        import mujoco
+
+        for env, physics, elapsed in zip(self.vector_env.envs, state["physics"], state["elapsed_steps"]):
+            sim = env.unwrapped
+            mujoco.mj_setState(sim.model, sim.data, np.asarray(physics, np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
+            mujoco.mj_forward(sim.model, sim.data)
+            limit = _time_limit(env)
+            if limit is not None:
+                limit._elapsed_steps = int(elapsed)
+        self._obs = np.asarray(state["obs"], np.float64).copy()
+
+    def close(self) -> None:
+        self.vector_env.close()
+
+
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None

@@ -1,0 +1,61 @@
+"""Checkpoints under ``RUN_DIR/checkpoints/`` with orbax-checkpoint.
+
+A checkpoint holds the whole training state: the agent (θ, optimizer state, ξ,
+normaliser, PRNG key), every particle's simulator state, and the counters.
+Pytrees whose node types orbax does not know (mjx ``Data``, optax states) are
+stored as their list of leaves and rebuilt with the live treedef on resume.
+orbax writes each step to a temporary directory and renames it when complete,
+so a crash mid-save leaves the previous checkpoint readable.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def checkpoint_dir(run_dir: str) -> str:
+    return os.path.abspath(os.path.join(run_dir, "checkpoints"))
+
+
+def _manager(run_dir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True)
+    return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
+
+
+def to_leaves(tree: Any) -> list:
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def from_leaves(like: Any, leaves: list) -> Any:
+    treedef = jax.tree_util.tree_structure(like)
+    if treedef.num_leaves != len(leaves):
+        raise ValueError(f"checkpoint holds {len(leaves)} arrays where this run needs {treedef.num_leaves}")
+    return jax.tree_util.tree_unflatten(treedef, list(leaves))
+
+
+def save(run_dir: str, step: int, payload: dict) -> None:
+    """Save ``payload`` (nested dicts/lists of arrays) as checkpoint ``step``."""
+    with _manager(run_dir) as manager:
+        manager.save(step, args=ocp.args.StandardSave(payload), force=True)
+        manager.wait_until_finished()
+
+
+def latest_step(run_dir: str) -> int | None:
+    if not os.path.isdir(checkpoint_dir(run_dir)):
+        return None
+    with _manager(run_dir) as manager:
+        return manager.latest_step()
+
+
+def restore(run_dir: str, step: int | None = None) -> dict:
+    """Restore checkpoint ``step`` (default: the latest) as nested dicts/lists of numpy arrays."""
+    with _manager(run_dir) as manager:
+        step = manager.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint under {checkpoint_dir(run_dir)}")
+        return manager.restore(step, args=ocp.args.StandardRestore())

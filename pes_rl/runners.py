@@ -1,0 +1,128 @@
+"""The two ways particles are simulated: a jitted JAX scan (mjx) or a host batch (gymnasium).
+
+Both expose the same small surface to :mod:`pes_rl.trainer`:
+``start(state, key)``, ``run(state, n)``, ``particles_payload()`` and
+``restore_particles(payload)``. The estimator itself is the shared
+:class:`agents.pes.PES`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from agents import host_unroll, jax_unroll
+from agents.pes import PES, AgentState, WindowResult
+from pes_rl import checkpoint
+
+
+def burn_in_windows(config, num_pairs: int, seed: int) -> np.ndarray:
+    """Per-particle burn-in lengths in windows, ``b_i ~ U{0..ceil(T/K)-1}``, shared by a pair."""
+    if not config.stagger:
+        return np.zeros(2 * num_pairs, np.int64)
+    windows = math.ceil(config.horizon / config.truncation_length)
+    per_pair = np.random.default_rng([seed, 7]).integers(0, windows, size=num_pairs)
+    return np.concatenate([per_pair, per_pair])
+
+
+def _iteration_rows(metrics: dict) -> list[dict]:
+    metrics = jax.device_get(metrics)
+    n = len(next(iter(metrics.values())))
+    return [{k: float(v[i]) for k, v in metrics.items()} for i in range(n)]
+
+
+class JaxRunner:
+    """Particles as a vmapped pytree; ``chunk`` iterations per jitted call."""
+
+    backend = "mjx"
+
+    def __init__(self, config, agent: PES, apply_flat, env: envs.JaxEnv, chunk: int):
+        self.config, self.agent, self.env, self.chunk = config, agent, env, chunk
+        self.window = jax_unroll.make_window(env, apply_flat, config.truncation_length, config.normalize_obs)
+        self._train_chunk = jax_unroll.make_train_chunk(agent, self.window, chunk)
+        self.particles = None
+
+    def start(self, state: AgentState, key: jax.Array) -> int:
+        pair_keys = jax.random.split(key, self.config.num_pairs)
+        self.particles = jax.jit(lambda k: jax_unroll.init_particles(self.env, k))(pair_keys)
+        windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
+        burn_in = jax_unroll.make_burn_in(self.window)
+        self.particles = burn_in(state.params, state.normalizer, self.particles, jnp.asarray(windows))
+        return int(windows.sum()) * self.config.truncation_length
+
+    def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
+        state, self.particles, metrics = self._train_chunk(state, self.particles)
+        return state, _iteration_rows(metrics)
+
+    def particles_payload(self) -> dict:
+        return {"leaves": checkpoint.to_leaves(self.particles)}
+
+    def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> None:
+        template = jax.eval_shape(lambda k: jax_unroll.init_particles(self.env, k), jax.random.split(key, self.config.num_pairs))
+        self.particles = jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(template, payload["leaves"]))
+
+
+class HostRunner:
+    """Particles in a gymnasium batch; the same ask/tell, jitted, around a numpy rollout."""
+
+    backend = "gymnasium"
+
+    def __init__(self, config, agent: PES, apply_flat, env: envs.BatchedEnv, chunk: int):
+        self.config, self.agent, self.env, self.chunk = config, agent, env, chunk
+        self.apply_flat = apply_flat
+        self._ask = jax.jit(agent.ask)
+        self._tell = jax.jit(agent.tell)
+        pair_seeds = np.random.SeedSequence([config.seed, 11]).generate_state(config.num_pairs).astype(np.int64)
+        self.particles = host_unroll.HostParticles(env, apply_flat, config.normalize_obs, pair_seeds)
+
+    def start(self, state: AgentState, key: jax.Array) -> int:
+        del key
+        windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
+        return self.particles.burn_in(state.params, state.normalizer, self.config.truncation_length, windows)
+
+    def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
+        rows = []
+        K = self.config.truncation_length
+        for _ in range(self.chunk):
+            state, epsilon = self._ask(state)
+            out = self.particles.window(state.params[None, :] + epsilon, state.normalizer, K)
+            result = WindowResult(
+                rewards=out["rewards"],
+                dones=out["dones"],
+                finished_return_sum=np.float32(out["finished_return_sum"].sum()),
+                finished_count=np.float32(out["finished_count"].sum()),
+                obs_sum=out["obs_sum"].sum(0),
+                obs_sq_sum=out["obs_sq_sum"].sum(0),
+                obs_count=np.float32(self.particles.num_particles * K),
+            )
+            state, metrics = self._tell(state, epsilon, result)
+            rows.append({k: float(v) for k, v in jax.device_get(metrics).items()})
+        return state, rows
+
+    def particles_payload(self) -> dict:
+        p = self.particles
+        payload = {"episode": p.episode.copy(), "episode_return": p.episode_return.copy(), "obs": p.obs.copy()}
+        try:
+            payload["env"] = self.env.get_state()
+        except NotImplementedError:
+            pass
+        return payload
+
+    def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> bool:
+        """Restore the particles; returns False when the env's state could not be saved
+        (non-MuJoCo env), in which case every particle starts a fresh episode."""
+        p = self.particles
+        p.episode = np.asarray(payload["episode"], np.int64).copy()
+        if "env" in payload:
+            self.env.set_state(payload["env"])
+            p.episode_return = np.asarray(payload["episode_return"], np.float64).copy()
+            p.obs = np.asarray(payload["obs"], np.float64).copy()
+            return True
+        p.episode += 1
+        p.episode_return[:] = 0.0
+        p.obs = self.env.reset(p._seeds(np.ones(p.num_particles, bool)))
+        return False

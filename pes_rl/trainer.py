@@ -1,0 +1,235 @@
+"""``pes_rl.train(config) -> TrainResult``: the Python API the CLI is a thin layer over."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+import envs
+from agents.normalization import NormalizerState, init_normalizer
+from agents.pes import PES, AgentState, PESConfig
+from agents.policies import Policy, make_policy
+from pes_rl import checkpoint
+from pes_rl.config import Config, ConfigError, make_config
+from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
+from pes_rl.logger import RunLogger
+from pes_rl.policy_io import make_batched_act, policy_callable
+from pes_rl.runners import HostRunner, JaxRunner
+
+# Fields that may change on --resume (they do not alter the trajectory so far).
+RESUMABLE_CHANGES = ("total_steps", "progress_bar", "run_dir", "resume", "checkpoint_every", "eval_every", "eval_episodes")
+
+
+@dataclass
+class TrainResult:
+    """What a run returns: parameters, a ready numpy policy, the logged rows."""
+
+    config: Config
+    params: Any  # the policy's parameter pytree
+    flat_params: np.ndarray
+    normalizer: NormalizerState
+    policy: Callable[[np.ndarray], np.ndarray]  # obs (or batch) -> action (or batch)
+    metrics: list[dict] = field(default_factory=list)
+    env_steps: int = 0
+    run_dir: str | None = None
+
+    @property
+    def final_eval_return(self) -> float | None:
+        evals = [m["eval_return_mean"] for m in self.metrics if m.get("eval_return_mean") is not None]
+        return evals[-1] if evals else None
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+    """Plain SGD (the paper's choice) or Adam, at ``config.lr``."""
+    return optax.sgd(config.lr) if config.optimizer == "sgd" else optax.adam(config.lr)
+
+
+def build_policy(config: Config, observation_size: int, action_size: int, low, high) -> tuple[Policy, jax.Array, Callable]:
+    """The policy, its flat initial parameters and the ``unravel`` back to a pytree."""
+    policy = make_policy(config.policy, observation_size, action_size, low, high, config.hidden)
+    params = policy.init(jax.random.PRNGKey(config.seed))
+    flat, unravel = ravel_pytree(params)
+    return policy, flat, unravel
+
+
+def _env_for(config: Config, backend: str, env_fn=None):
+    if backend == "mjx":
+        return envs.make(config.env, "mjx", episode_length=config.horizon)
+    return envs.make(config.env, "gymnasium", num_envs=config.num_particles, episode_length=config.horizon, env_fn=env_fn)
+
+
+class _Evaluator:
+    """Deterministic-policy evaluation on the configured backend, compiled once."""
+
+    def __init__(self, config: Config, backend: str, train_env, policy: Policy, unravel, env_fn=None):
+        self.config, self.backend, self.env_fn = config, backend, env_fn
+        self.batched_act = make_batched_act(policy, unravel, config.normalize_obs)
+        if backend == "mjx":
+            env = train_env if isinstance(train_env, envs.JaxEnv) and not isinstance(train_env, envs.BatchedEnv) else envs.make(config.env, "mjx", episode_length=config.horizon)
+            apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
+            self._mjx = make_mjx_evaluator(env, apply_flat, config.normalize_obs, config.eval_episodes)
+
+    def __call__(self, theta, normalizer) -> np.ndarray:
+        if self.backend == "mjx":
+            key = jax.random.PRNGKey(self.config.seed + 1_000_003)
+            return np.asarray(self._mjx(theta, normalizer, key))
+        act = policy_callable(self.batched_act, theta, normalizer)
+        return evaluate_gymnasium(self.config.env, act, self.config.eval_episodes, self.config.seed, self.config.horizon, self.env_fn)
+
+
+def _prepare_run_dir(config: Config, resume: bool, overwrite: bool) -> None:
+    run_dir = config.run_dir
+    if resume:
+        path = os.path.join(run_dir, "config.json")
+        if not os.path.exists(path):
+            raise ConfigError(f"resume: {run_dir!r} has no config.json; nothing to resume")
+        with open(path) as f:
+            saved = json.load(f)
+        ours = config.to_dict()
+        differing = sorted(k for k in ours if k not in RESUMABLE_CHANGES and saved.get(k) != ours[k])
+        if differing:
+            detail = ", ".join(f"{k} (checkpoint {saved.get(k)!r}, now {ours[k]!r})" for k in differing)
+            raise ConfigError(f"resume: config differs from the run's config.json in {detail}")
+        if checkpoint.latest_step(run_dir) is None:
+            raise ConfigError(f"resume: {run_dir!r} has no checkpoint under checkpoints/")
+        return
+    if os.path.exists(run_dir) and os.listdir(run_dir):
+        if not overwrite:
+            raise ConfigError(f"run_dir {run_dir!r} already exists; pass --resume to continue it or --overwrite to replace it")
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+
+
+def train(config: Config | dict | None = None, *, env_fn=None, resume: bool = False, overwrite: bool = False, **overrides) -> TrainResult:
+    """Train a policy with PES.
+
+    Args:
+      config: a :class:`Config`, a dict of its fields, or None (defaults and the
+        env's preset); ``overrides`` are applied on top.
+      env_fn: gymnasium backend only: a factory ``() -> gym.Env`` with your own wrappers.
+      resume: continue ``config.run_dir`` from its latest checkpoint.
+      overwrite: replace an existing ``config.run_dir``.
+    Returns:
+      a :class:`TrainResult` with the final parameters and a numpy policy callable.
+    """
+    if isinstance(config, Config):
+        config = make_config(**{**config.to_dict(), **overrides})
+    else:
+        config = make_config(**{**(config or {}), **overrides})
+    backend = envs.resolve_backend(config.backend)
+    eval_backend = envs.resolve_backend(config.eval_backend or backend)
+    if config.run_dir is not None:
+        _prepare_run_dir(config, resume, overwrite)
+        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+            json.dump(config.to_dict(), f, indent=2)
+    elif resume:
+        raise ConfigError("resume needs run_dir")
+
+    env = _env_for(config, backend, env_fn)
+    policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
+    apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
+    agent = PES(
+        PESConfig(config.num_pairs, config.sigma, config.truncation_length, config.return_std_scaling, config.normalize_obs),
+        make_optimizer(config),
+    )
+    key = jax.random.PRNGKey(config.seed)
+    agent_key, particle_key = jax.random.split(key)
+    state = agent.init(flat0, agent_key, env.observation_size)
+    Runner = JaxRunner if backend == "mjx" else HostRunner
+    runner = Runner(config, agent, apply_flat, env, chunk=config.log_every)
+    evaluator = _Evaluator(config, eval_backend, env, policy, unravel, env_fn)
+
+    iteration, env_steps, resumed_from = 0, 0, None
+    if resume:
+        payload = checkpoint.restore(config.run_dir)
+        state = jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(state, payload["agent"]))
+        runner.restore_particles(state, particle_key, payload["particles"])
+        iteration, env_steps = int(payload["iteration"]), int(payload["env_steps"])
+        resumed_from = iteration
+    else:
+        env_steps = runner.start(state, particle_key)
+
+    logger = RunLogger(config.run_dir, config.total_steps, env_steps, config.progress_bar, resume_iteration=resumed_from)
+    metrics: list[dict] = []
+    t_start = time.perf_counter()
+    steps_at_start = env_steps
+
+    def save_checkpoint():
+        if config.run_dir is None:
+            return
+        checkpoint.save(config.run_dir, iteration, {
+            "agent": checkpoint.to_leaves(state),
+            "particles": runner.particles_payload(),
+            "iteration": np.int64(iteration),
+            "env_steps": np.int64(env_steps),
+            "policy": {
+                "params": np.asarray(state.params),
+                "obs_mean": np.asarray(state.normalizer.mean),
+                "obs_var": np.asarray(state.normalizer.var),
+                "obs_count": np.asarray(state.normalizer.count),
+            },
+        })
+
+    try:
+        while env_steps < config.total_steps:
+            t0 = time.perf_counter()
+            state, rows = runner.run(state)
+            elapsed = time.perf_counter() - t0
+            finished = sum(r["finished_return_sum"] for r in rows)
+            count = sum(r["finished_count"] for r in rows)
+            iteration += len(rows)
+            env_steps += len(rows) * config.steps_per_iteration
+            last = rows[-1]
+            if not all(math.isfinite(last[k]) for k in ("grad_norm", "param_norm")):
+                raise FloatingPointError(f"non-finite gradient or parameters at iteration {iteration}")
+            row = {
+                "iteration": iteration,
+                "env_steps": env_steps,
+                "wall_time": time.perf_counter() - t_start,
+                "steps_per_s": len(rows) * config.steps_per_iteration / max(elapsed, 1e-9),
+                "window_return_mean": last["window_return_mean"],
+                "window_return_std": last["window_return_std"],
+                "train_episode_return": finished / count if count else None,
+                "eval_return_mean": None,
+                "eval_return_std": None,
+                "grad_norm": last["grad_norm"],
+                "param_norm": last["param_norm"],
+                "resets": sum(r["resets"] for r in rows),
+            }
+            done = env_steps >= config.total_steps
+            if (config.eval_every and iteration % config.eval_every < len(rows)) or done:
+                returns = evaluator(state.params, state.normalizer)
+                row["eval_return_mean"], row["eval_return_std"] = float(np.mean(returns)), float(np.std(returns))
+            metrics.append(row)
+            logger.log(row)
+            if (config.checkpoint_every and iteration % config.checkpoint_every < len(rows)) or done:
+                save_checkpoint()
+    finally:
+        logger.close()
+        close = getattr(env, "close", None)
+        if close is not None:
+            close()
+
+    theta = np.asarray(state.params)
+    act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), state.params, state.normalizer)
+    return TrainResult(
+        config=config,
+        params=jax.device_get(unravel(state.params)),
+        flat_params=theta,
+        normalizer=jax.device_get(state.normalizer),
+        policy=act,
+        metrics=metrics,
+        env_steps=env_steps,
+        run_dir=config.run_dir,
+    )
