@@ -73,6 +73,20 @@ def mlp_policy(
     return Policy(init, apply)
 
 
+def constant_policy(action_size: int, value: float = 0.0) -> Policy:
+    """``a = θ`` whatever the observation: an open-loop parameter vector (e.g. influence balancing)."""
+
+    def init(key: jax.Array) -> Params:
+        del key
+        return {"theta": jnp.full((action_size,), value, jnp.float32)}
+
+    def apply(params: Params, obs: jax.Array) -> jax.Array:
+        del obs
+        return params["theta"]
+
+    return Policy(init, apply)
+
+
 def make_policy(
     kind: str,
     observation_size: int,
