@@ -46,11 +46,11 @@ class BraxEnv:
         self.observation_size = int(jax.eval_shape(self.brax_env.reset, jax.random.PRNGKey(0)).obs.shape[-1])
 
     def _wrap(self, brax_state, steps: jax.Array) -> State:
-        terminated = brax_state.done > 0.5
+        terminated = jnp.asarray(brax_state.done) > 0.5
         return State(
             physics=brax_state,
             obs=brax_state.obs,
-            reward=brax_state.reward.astype(jnp.float32),
+            reward=jnp.asarray(brax_state.reward, jnp.float32),
             done=time_limit(steps, terminated, self.episode_length),
             terminated=terminated,
             steps=steps,

@@ -1,3 +1,10 @@
-"""pes_rl: Persistent Evolution Strategies for reinforcement learning."""
+"""pes_rl: Persistent Evolution Strategies for reinforcement learning.
+
+``pes_rl.train(config) -> TrainResult`` is the Python API; ``pes-rl`` the CLI.
+"""
+
+from pes_rl.config import Config, ConfigError, make_config
+from pes_rl.trainer import TrainResult, train
 
 __version__ = "0.1.0"
+__all__ = ["Config", "ConfigError", "TrainResult", "make_config", "train"]

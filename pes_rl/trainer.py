@@ -111,7 +111,15 @@ def _prepare_run_dir(config: Config, resume: bool, overwrite: bool) -> None:
     os.makedirs(run_dir, exist_ok=True)
 
 
-def train(config: Config | dict | None = None, *, env_fn=None, resume: bool = False, overwrite: bool = False, **overrides) -> TrainResult:
+def train(
+    config: Config | dict | None = None,
+    *,
+    env_fn=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    stop_at_eval_return: float | None = None,
+    **overrides,
+) -> TrainResult:
     """Train a policy with PES.
 
     Args:
@@ -120,6 +128,7 @@ def train(config: Config | dict | None = None, *, env_fn=None, resume: bool = Fa
       env_fn: gymnasium backend only: a factory ``() -> gym.Env`` with your own wrappers.
       resume: continue ``config.run_dir`` from its latest checkpoint.
       overwrite: replace an existing ``config.run_dir``.
+      stop_at_eval_return: end the run early once an evaluation reaches this return.
     Returns:
       a :class:`TrainResult` with the final parameters and a numpy policy callable.
     """
@@ -211,10 +220,14 @@ def train(config: Config | dict | None = None, *, env_fn=None, resume: bool = Fa
             if (config.eval_every and iteration % config.eval_every < len(rows)) or done:
                 returns = evaluator(state.params, state.normalizer)
                 row["eval_return_mean"], row["eval_return_std"] = float(np.mean(returns)), float(np.std(returns))
+                if stop_at_eval_return is not None and row["eval_return_mean"] >= stop_at_eval_return:
+                    done = True
             metrics.append(row)
             logger.log(row)
             if (config.checkpoint_every and iteration % config.checkpoint_every < len(rows)) or done:
                 save_checkpoint()
+            if done:
+                break
     finally:
         logger.close()
         close = getattr(env, "close", None)

@@ -1,0 +1,181 @@
+"""``pes-rl``: train and evaluate PES policies (a thin layer over :func:`pes_rl.train`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+AGENTS = ("pes",)
+POLICIES = ("linear", "mlp")
+BACKENDS = ("auto", "mjx", "gymnasium")
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a policy with PES",
+        description="Train a policy with PES. Unset options take the env's preset (see pes_rl/config.py), "
+        "then the defaults. Precedence: defaults < preset < --config file < flags.",
+    )
+    p.add_argument("--env", help="short name (swimmer, hopper, ...) or a gymnasium id (gymnasium backend); default swimmer")
+    p.add_argument("--backend", choices=None, help="auto (mjx on GPU/TPU, else gymnasium), mjx or gymnasium; default auto")
+    p.add_argument("--agent", help="estimator: pes; default pes")
+    p.add_argument("--total-steps", type=int, help="env steps to train for (every particle step, burn-in included)")
+    p.add_argument("--seed", type=int, help="random seed; default 0")
+    p.add_argument("--run-dir", help="where config.json, progress.csv, tb/ and checkpoints/ go; default runs/ENV_AGENT_seedS")
+    p.add_argument("--config", help="JSON file of config fields (same shape as a run's config.json)")
+    p.add_argument("--num-pairs", type=int, help="N antithetic pairs (2N particles)")
+    p.add_argument("--sigma", type=float, help="perturbation scale σ")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--truncation-length", "-K", type=int, help="K, env steps per truncation window")
+    p.add_argument("--horizon", "-T", type=int, help="T, the episode length (time limit)")
+    p.add_argument("--policy", help="linear (no bias, zero init) or mlp")
+    p.add_argument("--hidden", help="mlp hidden sizes, e.g. 64,64")
+    p.add_argument("--optimizer", help="sgd (default, as in the paper) or adam")
+    p.add_argument("--return-std-scaling", action=argparse.BooleanOptionalAction, default=None,
+                   help="divide the estimate by the std of the window returns instead of σ (the PES code's divide_by_variance)")
+    p.add_argument("--normalize-obs", action=argparse.BooleanOptionalAction, default=None,
+                   help="running observation normalisation, updated between iterations")
+    p.add_argument("--stagger", action=argparse.BooleanOptionalAction, default=None,
+                   help="burn each pair in for a random number of windows so pairs do not reset in lockstep")
+    p.add_argument("--eval-every", type=int, help="iterations between evaluations (0: only at the end)")
+    p.add_argument("--eval-episodes", type=int, help="episodes per evaluation")
+    p.add_argument("--eval-backend", help="backend for evaluations; default: the training backend")
+    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (0: only at the end)")
+    p.add_argument("--log-every", type=int, help="iterations per logged row (and per jitted call on mjx)")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a trained run's deterministic policy over full episodes")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--env", help="default: the run's env")
+    p.add_argument("--backend", help="auto, mjx or gymnasium; default: the run's backend")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0, help="evaluation seed")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+FLAG_FIELDS = (
+    "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "truncation_length",
+    "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "eval_every",
+    "eval_episodes", "eval_backend", "checkpoint_every", "log_every",
+)
+
+
+def _cmd_train(args) -> int:
+    from pes_rl.config import ConfigError, load_config_file, make_config
+    from pes_rl.trainer import train
+
+    flags = {k: getattr(args, k) for k in FLAG_FIELDS if getattr(args, k) is not None}
+    fields: dict = {}
+    if args.resume:
+        if not args.run_dir:
+            raise ConfigError("run_dir: --resume needs --run-dir")
+        saved = os.path.join(args.run_dir, "config.json")
+        if not os.path.exists(saved):
+            raise ConfigError(f"resume: {args.run_dir!r} has no config.json; nothing to resume")
+        fields.update(load_config_file(saved))
+    if args.config:
+        fields.update(load_config_file(args.config))
+    fields.update(flags)
+    if args.no_progress:
+        fields["progress_bar"] = False
+    config = make_config(**fields)
+    if config.run_dir is None:
+        config.run_dir = os.path.join("runs", f"{config.env}_{config.agent}_seed{config.seed}")
+    result = train(config, resume=args.resume, overwrite=args.overwrite)
+    final = result.final_eval_return
+    print(f"trained {config.env} for {result.env_steps} env steps; final evaluation return "
+          f"{final:.1f}; run dir {config.run_dir}" if final is not None else f"run dir {config.run_dir}")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    import numpy as np
+
+    import envs
+    from pes_rl.config import ConfigError
+    from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
+    from pes_rl.loading import load_run
+    from pes_rl.trainer import build_policy
+
+    if args.episodes < 1:
+        raise ConfigError(f"episodes must be an integer >= 1; got {args.episodes}")
+    config, theta, normalizer = load_run(args.run_dir)
+    env_name = args.env or config.env
+    backend = envs.resolve_backend(args.backend or config.backend)
+    if backend == "mjx":
+        env = envs.make(env_name, "mjx", episode_length=config.horizon)
+    else:
+        env = envs.make(env_name, "gymnasium", num_envs=1, episode_length=config.horizon)
+        env.close()
+    policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
+    if flat0.shape != theta.shape:
+        raise ConfigError(
+            f"env {env_name!r} on {backend} (observation {env.observation_size}, action {env.action_size}) does not "
+            f"match the run's policy ({theta.shape[0]} parameters where this env needs {flat0.shape[0]})"
+        )
+    if backend == "mjx":
+        import jax
+
+        evaluate = make_mjx_evaluator(env, lambda th, o: policy.apply(unravel(th), o), config.normalize_obs, args.episodes)
+        returns = np.asarray(evaluate(theta, normalizer, jax.random.PRNGKey(args.seed)))
+    else:
+        from pes_rl.policy_io import make_batched_act, policy_callable
+
+        act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
+        returns = evaluate_gymnasium(env_name, act, args.episodes, args.seed, config.horizon)
+    summary = {
+        "env": env_name,
+        "backend": backend,
+        "episodes": int(args.episodes),
+        "seed": int(args.seed),
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "min_return": float(np.min(returns)),
+        "max_return": float(np.max(returns)),
+    }
+    print(f"{env_name} on {backend}: mean return {summary['mean_return']:.2f} ± {summary['std_return']:.2f} "
+          f"over {args.episodes} episodes")
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pes-rl",
+        description="Train policies with Persistent Evolution Strategies on MuJoCo-XLA, Brax and gymnasium.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _train_parser(sub)
+    _eval_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from pes_rl.config import ConfigError
+
+    try:
+        return {"train": _cmd_train, "eval": _cmd_eval}[args.command](args)
+    except (ConfigError, ValueError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"pes-rl {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pes-rl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

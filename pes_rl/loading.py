@@ -1,0 +1,53 @@
+"""Loading a trained run back: its config, parameters and a numpy policy."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from agents.normalization import NormalizerState
+from pes_rl import checkpoint
+from pes_rl.config import Config, ConfigError
+
+
+def load_run(run_dir: str) -> tuple[Config, jnp.ndarray, NormalizerState]:
+    """``(config, flat θ, normaliser)`` from ``RUN_DIR/config.json`` and the latest checkpoint."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise ConfigError(f"run_dir {run_dir!r} has no config.json (is it a pes-rl run directory?)")
+    with open(path) as f:
+        config = Config.from_dict(json.load(f))
+    try:
+        payload = checkpoint.restore(run_dir)
+    except FileNotFoundError:
+        raise ConfigError(f"run_dir {run_dir!r} has no checkpoint under checkpoints/") from None
+    policy = payload["policy"]
+    normalizer = NormalizerState(jnp.asarray(policy["obs_mean"]), jnp.asarray(policy["obs_var"]), jnp.asarray(policy["obs_count"]))
+    return config, jnp.asarray(policy["params"]), normalizer
+
+
+def load_policy(run_dir: str, env=None) -> Callable[[np.ndarray], np.ndarray]:
+    """A callable mapping a gymnasium observation (numpy, single or batched) to an action.
+
+    ``env`` (optional) is any env with ``observation_size``/``action_size`` and
+    action bounds; by default the run's env is built on the gymnasium backend.
+    """
+    from pes_rl.policy_io import make_batched_act, policy_callable
+    from pes_rl.trainer import build_policy
+
+    config, theta, normalizer = load_run(run_dir)
+    if env is None:
+        env = envs.make(config.env, "gymnasium", num_envs=1, episode_length=config.horizon)
+        env.close()
+    policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
+    if flat0.shape != theta.shape:
+        raise ConfigError(
+            f"env {config.env!r} (observation {env.observation_size}, action {env.action_size}) does not match the "
+            f"run's policy ({theta.shape[0]} parameters where this env needs {flat0.shape[0]})"
+        )
+    return policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)

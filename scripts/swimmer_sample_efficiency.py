@@ -1,0 +1,126 @@
+"""Swimmer sample efficiency: env steps (and wall time) to returns of 325 and 350.
+
+Trains ``--seeds`` seeds with the Swimmer preset (or overrides), evaluating the
+deterministic policy on gymnasium ``Swimmer-v5`` every ``--eval-every``
+iterations, and writes ``OUT/curves.csv`` (one row per evaluation),
+``OUT/summary.json`` (per-seed and median steps/wall time to each threshold)
+and ``OUT/returns.png``.
+
+    python scripts/swimmer_sample_efficiency.py --seeds 5 --out runs/swimmer_eff
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+
+import numpy as np
+
+THRESHOLDS = (325.0, 350.0)
+
+
+def first_crossing(rows: list[dict], threshold: float, key: str) -> float | None:
+    for r in rows:
+        if r["eval_return_mean"] is not None and r["eval_return_mean"] >= threshold:
+            return r[key]
+    return None
+
+
+def median_or_none(values: list) -> float | None:
+    """Median over seeds, counting a seed that never crossed as infinitely slow."""
+    vals = [np.inf if v is None else v for v in values]
+    m = float(np.median(vals))
+    return None if not np.isfinite(m) else m
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--backend", default="gymnasium", choices=["auto", "mjx", "gymnasium"])
+    parser.add_argument("--total-steps", type=int, default=300_000)
+    parser.add_argument("--eval-every", type=int, default=None, help="iterations between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--num-pairs", type=int)
+    parser.add_argument("--truncation-length", type=int)
+    parser.add_argument("--sigma", type=float)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--optimizer")
+    parser.add_argument("--no-return-std-scaling", action="store_true")
+    parser.add_argument("--no-stagger", action="store_true")
+    parser.add_argument("--stop-at", type=float, default=350.0, help="stop a seed once its evaluation reaches this")
+    parser.add_argument("--out", default="runs/swimmer_sample_efficiency")
+    args = parser.parse_args(argv)
+
+    import pes_rl
+
+    os.makedirs(args.out, exist_ok=True)
+    overrides = dict(
+        env="swimmer", backend=args.backend, eval_backend="gymnasium", total_steps=args.total_steps,
+        eval_every=args.eval_every, eval_episodes=args.eval_episodes, num_pairs=args.num_pairs,
+        truncation_length=args.truncation_length, sigma=args.sigma, lr=args.lr, optimizer=args.optimizer,
+        progress_bar=False, checkpoint_every=0,
+    )
+    if args.no_return_std_scaling:
+        overrides["return_std_scaling"] = False
+    if args.no_stagger:
+        overrides["stagger"] = False
+    per_seed, curves = [], []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        t0 = time.perf_counter()
+        result = pes_rl.train(seed=seed, stop_at_eval_return=args.stop_at, **overrides)
+        wall = time.perf_counter() - t0
+        rows = [dict(r, wall_time=r["wall_time"]) for r in result.metrics]
+        for r in rows:
+            if r["eval_return_mean"] is not None:
+                curves.append({"seed": seed, "iteration": r["iteration"], "env_steps": r["env_steps"],
+                               "wall_time": r["wall_time"], "eval_return_mean": r["eval_return_mean"],
+                               "eval_return_std": r["eval_return_std"]})
+        entry = {"seed": seed, "wall_time_total": wall, "final_eval_return": result.final_eval_return}
+        for th in THRESHOLDS:
+            entry[f"steps_to_{th:.0f}"] = first_crossing(rows, th, "env_steps")
+            entry[f"wall_to_{th:.0f}"] = first_crossing(rows, th, "wall_time")
+        per_seed.append(entry)
+        print(json.dumps(entry), flush=True)
+
+    summary = {"config": {k: v for k, v in result.config.to_dict().items() if k not in ("seed", "run_dir")},
+               "seeds": per_seed}
+    for th in THRESHOLDS:
+        summary[f"median_steps_to_{th:.0f}"] = median_or_none([s[f"steps_to_{th:.0f}"] for s in per_seed])
+        summary[f"median_wall_to_{th:.0f}"] = median_or_none([s[f"wall_to_{th:.0f}"] for s in per_seed])
+    with open(os.path.join(args.out, "curves.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(curves[0]) if curves else ["seed"])
+        writer.writeheader()
+        writer.writerows(curves)
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    _plot(curves, os.path.join(args.out, "returns.png"))
+    print(json.dumps({k: v for k, v in summary.items() if k.startswith("median")}))
+    return summary
+
+
+def _plot(curves: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for seed in sorted({c["seed"] for c in curves}):
+        pts = [c for c in curves if c["seed"] == seed]
+        ax.plot([c["env_steps"] for c in pts], [c["eval_return_mean"] for c in pts], label=f"seed {seed}")
+    for th in THRESHOLDS:
+        ax.axhline(th, color="gray", ls="--", lw=0.8)
+    ax.set_xlabel("environment steps (all particles, burn-in included)")
+    ax.set_ylabel("evaluation return (Swimmer-v5)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
