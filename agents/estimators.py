@@ -31,6 +31,12 @@ def first_episode_mask(dones: jax.Array) -> jax.Array:
     return (ended_before == 0).astype(jnp.float32)
 
 
+def window_returns(rewards: jax.Array, dones: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per particle: the return of the window's first episode ``Σ_t m_{p,t} R_{p,t}``
+    (weighted by ``ξ_p + ε_p``) and of the whole window ``Σ_t R_{p,t}``."""
+    return jnp.sum(rewards * first_episode_mask(dones), axis=-1), jnp.sum(rewards, axis=-1)
+
+
 def pes_gradient(
     accumulator: jax.Array, epsilon: jax.Array, rewards: jax.Array, dones: jax.Array, sigma: float
 ) -> jax.Array:
@@ -38,21 +44,37 @@ def pes_gradient(
 
     ``ĝ = 1/(P σ²) Σ_p Σ_t R_{p,t} ξ_{p,t}``, where the noise in effect at
     step t is ``ξ_{p,t} = ξ_p + ε_p`` while the window's first episode runs and
-    ``ε_p`` alone after a reset inside the window. Summed per particle:
-    ``ĝ = 1/(P σ²) Σ_p [ (Σ_t m_{p,t} R_{p,t}) ξ_p + (Σ_t R_{p,t}) ε_p ]``.
-    With antithetic pairs that stay in lockstep this is the paper's
+    ``ε_p`` alone after a reset inside the window. Summed per particle, with
+    ``A_p = Σ_t m_{p,t} R_{p,t}`` and ``B_p = Σ_t R_{p,t}``:
+
+        ĝ = 1/(P σ²) Σ_p [ (A_p − Ā) ξ_p + (B_p − B̄) ε_p ]
+
+    With antithetic pairs in lockstep this is the paper's
     ``1/(2N σ²) Σ_i (R⁺_i − R⁻_i) ξ_i`` (``ξ_i`` including this window's ``ε_i``).
+    The population means Ā, B̄ are a baseline: ``Σ_p ε_p = 0`` makes B̄ vanish
+    and, once pairs fall out of step (their members' episodes ending at
+    different times, so ``ξ⁺ ≠ −ξ⁻``), Ā stops the mean return from leaking
+    in through ``Σ_p ξ_p ≠ 0``. Its correlation with ``ξ_p`` comes from p and
+    its antithetic partner, whose first-order terms cancel.
 
     Args:
       accumulator: ``ξ`` before this window, ``(P, D)``.
       epsilon: this window's perturbations, ``(P, D)``.
       rewards, dones: ``(P, K)``.
     """
-    num_particles = rewards.shape[0]
-    old_episode_return = jnp.sum(rewards * first_episode_mask(dones), axis=-1)
-    window_return = jnp.sum(rewards, axis=-1)
-    weighted = old_episode_return @ accumulator + window_return @ epsilon
-    return weighted / (num_particles * sigma**2)
+    return jnp.mean(pes_particle_estimates(accumulator, epsilon, rewards, dones, sigma), axis=0)
+
+
+def pes_particle_estimates(
+    accumulator: jax.Array, epsilon: jax.Array, rewards: jax.Array, dones: jax.Array, sigma: float
+) -> jax.Array:
+    """The P per-particle terms ``g_p = [(A_p − Ā) ξ_p + (B_p − A_p − mean) ε_p] / σ²``
+    whose mean is :func:`pes_gradient` (``(P, D)``; for variance diagnostics and tests)."""
+    first_episode, whole = window_returns(rewards, dones)
+    after_reset = whole - first_episode
+    a = first_episode - jnp.mean(first_episode)
+    b = after_reset - jnp.mean(after_reset)
+    return (a[:, None] * (accumulator + epsilon) + b[:, None] * epsilon) / sigma**2
 
 
 def pes_accumulate(accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
@@ -64,9 +86,14 @@ def pes_accumulate(accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array)
     return jnp.where(ended, 0.0, accumulator) + jnp.where(ended_last, 0.0, epsilon)
 
 
-def return_std_scale(window_returns: jax.Array, sigma: float) -> jax.Array:
+def return_std_scale(rewards: jax.Array, dones: jax.Array, sigma: float) -> jax.Array:
     """``σ / std(R)``: turns ``1/σ²`` into ``1/(σ · std(R))`` (ARS; the PES code's
     ``divide_by_variance``), making the step size invariant to the reward scale.
+
+    ``std(R)`` pools the spread of the window's first-episode returns and of its
+    post-reset returns (both enter ĝ), so neither can be scaled up unboundedly
+    when the other is constant (e.g. an alive bonus with immediate resets).
     """
-    std = jnp.std(window_returns)
+    first_episode, whole = window_returns(rewards, dones)
+    std = jnp.sqrt(jnp.var(first_episode) + jnp.var(whole - first_episode))
     return jnp.where(std > 0, sigma / jnp.maximum(std, 1e-12), 1.0)

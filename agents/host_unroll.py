@@ -53,48 +53,76 @@ class HostParticles:
         )
 
     def window(
-        self, thetas: jax.Array, normalizer: NormalizerState, num_steps: int, active: np.ndarray | None = None
+        self,
+        thetas: jax.Array,
+        normalizer: NormalizerState,
+        num_steps: int,
+        active: np.ndarray | None = None,
+        reset_at_window_end: bool = False,
     ) -> dict:
         """Run ``num_steps`` steps, particle p with ``thetas[p]``; only ``active`` particles move.
 
-        Returns numpy ``rewards``/``dones`` ``(P, K)`` and episode/observation sums,
-        shaped like :func:`agents.jax_unroll.make_window`'s outputs (vmapped).
+        An episode that ends inside the window is reset at once (``reset_at_window_end``
+        False: later steps belong to a new episode) or the particle idles until the
+        window's end and resets then (True: it is reported done at the last step).
+        Returns numpy ``rewards``/``dones`` ``(P, K)``, the number of env steps taken and
+        episode/observation sums, shaped like :func:`agents.jax_unroll.make_window`'s.
         """
         P = self.num_particles
         rewards = np.zeros((P, num_steps))
         dones = np.zeros((P, num_steps), bool)
         finished = np.zeros(P)
+        finished_count = np.zeros(P)
         obs_sum = np.zeros((P, self.env.observation_size))
         obs_sq_sum = np.zeros_like(obs_sum)
         moving = np.ones(P, bool) if active is None else np.asarray(active, bool)
+        waiting = np.zeros(P, bool)
+        steps = 0
         for t in range(num_steps):
+            stepping = moving & ~waiting
             actions = np.asarray(self._act(thetas, normalizer, self.obs.astype(np.float32)))
-            obs_sum += self.obs * moving[:, None]
-            obs_sq_sum += np.square(self.obs) * moving[:, None]
-            obs, reward, terminated, truncated = self.env.step(actions, None if active is None else moving)
-            done = (terminated | truncated) & moving
-            rewards[:, t] = reward * moving
-            dones[:, t] = done
+            obs_sum += self.obs * stepping[:, None]
+            obs_sq_sum += np.square(self.obs) * stepping[:, None]
+            obs, reward, terminated, truncated = self.env.step(actions, None if stepping.all() else stepping)
+            steps += int(stepping.sum())
+            done = (terminated | truncated) & stepping
+            rewards[:, t] = reward * stepping
             self.episode_return += rewards[:, t]
             finished += np.where(done, self.episode_return, 0.0)
+            finished_count += done
             self.episode_return[done] = 0.0
             self.obs = obs
-            if done.any():
-                self.episode[done] += 1
-                self.obs = self.env.reset(self._seeds(done), mask=done)
+            if reset_at_window_end:
+                waiting |= done
+            else:
+                dones[:, t] = done
+                self._reset(done)
+        if reset_at_window_end:
+            dones[:, -1] = waiting
+            self._reset(waiting)
         return {
             "rewards": rewards.astype(np.float32),
             "dones": dones,
+            "steps": steps,
             "finished_return_sum": finished,
-            "finished_count": dones.sum(axis=1),
+            "finished_count": finished_count,
             "obs_sum": obs_sum.astype(np.float32),
             "obs_sq_sum": obs_sq_sum.astype(np.float32),
         }
 
-    def burn_in(self, theta: jax.Array, normalizer: NormalizerState, num_steps: int, windows: np.ndarray) -> int:
+    def _reset(self, mask: np.ndarray) -> None:
+        if mask.any():
+            self.episode[mask] += 1
+            self.obs = self.env.reset(self._seeds(mask), mask=mask)
+
+    def burn_in(
+        self, theta: jax.Array, normalizer: NormalizerState, num_steps: int, windows: np.ndarray,
+        reset_at_window_end: bool = False,
+    ) -> int:
         """Stagger pairs: particle p runs ``windows[p]`` windows with θ; returns env steps taken."""
         thetas = jax.numpy.broadcast_to(theta, (self.num_particles, theta.shape[0]))
         windows = np.asarray(windows)
+        steps = 0
         for w in range(int(windows.max(initial=0))):
-            self.window(thetas, normalizer, num_steps, active=w < windows)
-        return int(windows.sum()) * num_steps
+            steps += self.window(thetas, normalizer, num_steps, active=w < windows, reset_at_window_end=reset_at_window_end)["steps"]
+        return steps

@@ -45,34 +45,59 @@ def make_window(
     apply_flat: Callable[[jax.Array, jax.Array], jax.Array],
     num_steps: int,
     normalize_obs: bool,
+    reset_at_window_end: bool = False,
 ) -> Callable[[jax.Array, NormalizerState, Particle], tuple[Particle, dict]]:
     """One particle, ``num_steps`` env steps with parameters ``theta`` (flat), in a ``lax.scan``.
 
-    Returns the new particle and per-step ``rewards``/``dones`` plus episode and
-    observation statistics.
+    An episode that ends inside the window is reset at once (later steps belong
+    to a new episode; ``reset_at_window_end=False``), or the particle idles with
+    zero reward until the window ends and is reset then, reported done at the
+    last step (``True``). Returns the new particle, per-step ``rewards``/``dones``,
+    the env steps taken and episode/observation statistics.
     """
 
     def window(theta: jax.Array, normalizer: NormalizerState, particle: Particle):
-        def step(particle: Particle, _):
+        def reset_where(pred: jax.Array, particle: Particle) -> Particle:
+            fresh = env.reset(jax.random.fold_in(particle.reset_key, particle.episode + 1))
+            return particle._replace(
+                env_state=_select(pred, fresh, particle.env_state),
+                episode=particle.episode + pred.astype(jnp.int32),
+            )
+
+        def step(carry, _):
+            particle, waiting = carry
+            stepping = jnp.logical_not(waiting)
             obs = particle.env_state.obs
             action = apply_flat(theta, normalize(normalizer, obs, normalize_obs))
             nxt = env.step(particle.env_state, action)
-            episode_return = particle.episode_return + nxt.reward
-            fresh = env.reset(jax.random.fold_in(particle.reset_key, particle.episode + 1))
-            new = Particle(
-                env_state=_select(nxt.done, fresh, nxt),
-                reset_key=particle.reset_key,
-                episode=particle.episode + nxt.done.astype(jnp.int32),
-                episode_return=jnp.where(nxt.done, 0.0, episode_return),
+            ended = jnp.logical_and(nxt.done, stepping)
+            reward = jnp.where(stepping, nxt.reward, 0.0)
+            episode_return = particle.episode_return + reward
+            particle = particle._replace(
+                env_state=_select(stepping, nxt, particle.env_state),
+                episode_return=jnp.where(ended, 0.0, episode_return),
             )
-            return new, (nxt.reward, nxt.done, jnp.where(nxt.done, episode_return, 0.0), obs)
+            if reset_at_window_end:
+                waiting = jnp.logical_or(waiting, ended)
+                done = jnp.zeros((), bool)
+            else:
+                particle = reset_where(ended, particle)
+                done = ended
+            out = (reward, done, ended, jnp.where(ended, episode_return, 0.0), obs * stepping, stepping)
+            return (particle, waiting), out
 
-        particle, (rewards, dones, finished, obs) = jax.lax.scan(step, particle, None, length=num_steps)
+        (particle, waiting), (rewards, dones, ended, finished, obs, stepping) = jax.lax.scan(
+            step, (particle, jnp.zeros((), bool)), None, length=num_steps
+        )
+        if reset_at_window_end:
+            particle = reset_where(waiting, particle)
+            dones = dones.at[-1].set(waiting)
         return particle, {
             "rewards": rewards,
             "dones": dones,
+            "steps": jnp.sum(stepping.astype(jnp.int32)),
             "finished_return_sum": jnp.sum(finished),
-            "finished_count": jnp.sum(dones),
+            "finished_count": jnp.sum(ended),
             "obs_sum": jnp.sum(obs, axis=0),
             "obs_sq_sum": jnp.sum(jnp.square(obs), axis=0),
         }
@@ -80,9 +105,8 @@ def make_window(
     return window
 
 
-def window_result(out: dict, num_steps: int) -> WindowResult:
+def window_result(out: dict) -> WindowResult:
     """Reduce a vmapped window's outputs to what :meth:`PES.tell` needs."""
-    num_particles = out["rewards"].shape[0]
     return WindowResult(
         rewards=out["rewards"],
         dones=out["dones"],
@@ -90,19 +114,18 @@ def window_result(out: dict, num_steps: int) -> WindowResult:
         finished_count=jnp.sum(out["finished_count"]),
         obs_sum=jnp.sum(out["obs_sum"], axis=0),
         obs_sq_sum=jnp.sum(out["obs_sq_sum"], axis=0),
-        obs_count=jnp.asarray(num_particles * num_steps, jnp.float32),
+        obs_count=jnp.sum(out["steps"]).astype(jnp.float32),
+        steps=jnp.sum(out["steps"]),
     )
 
 
 def make_iteration(agent: PES, window) -> Callable[[AgentState, Particle], tuple[AgentState, Particle, dict]]:
     """A whole PES iteration (ask, vmapped K-step scan, tell) as one pure function."""
-    num_steps = agent.config.truncation_length
-
     def iteration(state: AgentState, particles: Particle):
         state, epsilon = agent.ask(state)
         thetas = state.params[None, :] + epsilon
         particles, out = jax.vmap(window, in_axes=(0, None, 0))(thetas, state.normalizer, particles)
-        state, metrics = agent.tell(state, epsilon, window_result(out, num_steps))
+        state, metrics = agent.tell(state, epsilon, window_result(out))
         return state, particles, metrics
 
     return iteration
@@ -129,16 +152,19 @@ def make_train_chunk(agent: PES, window, num_iterations: int):
 def make_burn_in(window):
     """Stagger the pairs: pair i runs ``b_i`` windows with the unperturbed θ (so ξ stays 0).
 
-    Returns ``burn_in(theta, normalizer, particles, windows) -> particles`` where
-    ``windows`` is ``(P,)`` ints; the caller counts ``sum(windows) * K`` env steps.
+    Returns ``burn_in(theta, normalizer, particles, windows) -> (particles, env_steps)``
+    where ``windows`` is ``(P,)`` ints.
     """
     vwindow = jax.jit(jax.vmap(window, in_axes=(None, None, 0)))
 
-    def burn_in(theta, normalizer, particles: Particle, windows: jax.Array) -> Particle:
+    def burn_in(theta, normalizer, particles: Particle, windows: jax.Array) -> tuple[Particle, int]:
+        steps = 0
         for w in range(int(jnp.max(windows)) if windows.size else 0):
-            advanced, _ = vwindow(theta, normalizer, particles)
-            particles = _select_batched(w < windows, advanced, particles)
-        return particles
+            advanced, out = vwindow(theta, normalizer, particles)
+            moving = w < windows
+            particles = _select_batched(moving, advanced, particles)
+            steps += int(jnp.sum(jnp.where(moving, out["steps"], 0)))
+        return particles, steps
 
     return burn_in
 

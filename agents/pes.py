@@ -59,6 +59,7 @@ class WindowResult(NamedTuple):
     obs_sum: jax.Array  # (obs,) for the normaliser
     obs_sq_sum: jax.Array  # (obs,)
     obs_count: jax.Array  # ()
+    steps: jax.Array  # () env steps simulated in this window (all particles)
 
 
 class PES:
@@ -88,7 +89,7 @@ class PES:
         """The ascent direction ĝ (see :func:`agents.estimators.pes_gradient`)."""
         grad = pes_gradient(state.accumulator, epsilon, result.rewards, result.dones, self.config.sigma)
         if self.config.return_std_scaling:
-            grad = grad * return_std_scale(jnp.sum(result.rewards, axis=-1), self.config.sigma)
+            grad = grad * return_std_scale(result.rewards, result.dones, self.config.sigma)
         return grad
 
     def tell(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> tuple[AgentState, dict]:
@@ -108,6 +109,7 @@ class PES:
             "grad_norm": jnp.linalg.norm(grad),
             "param_norm": jnp.linalg.norm(params),
             "resets": jnp.sum(result.dones),
+            "env_steps": result.steps,
         }
         new_state = AgentState(
             params=params,

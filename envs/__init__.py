@@ -13,9 +13,17 @@ auto       mjx if JAX sees a GPU/TPU, else gym
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Callable
 
 import gymnasium as gym
+
+# mujoco.mjx prints "Failed to import warp" to stdout when the optional
+# warp-lang backend is absent (we use MJX's JAX implementation); keep stdout clean
+# for the CLI's JSON output.
+with contextlib.redirect_stdout(io.StringIO()):
+    import mujoco.mjx  # noqa: F401
 
 from envs.base import BatchedEnv, JaxEnv, State
 from envs.brax_tasks import BRAX_NAMES

@@ -27,15 +27,31 @@ def _manager(run_dir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
 
 
-def to_leaves(tree: Any) -> list:
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+def to_leaves(tree: Any) -> dict[str, np.ndarray]:
+    """The pytree's leaves keyed by position; zero-size leaves (which orbax refuses) are
+    left out and rebuilt from the template by :func:`from_leaves`."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    return {str(i): np.asarray(x) for i, x in enumerate(leaves) if np.size(x) > 0}
 
 
-def from_leaves(like: Any, leaves: list) -> Any:
-    treedef = jax.tree_util.tree_structure(like)
-    if treedef.num_leaves != len(leaves):
-        raise ValueError(f"checkpoint holds {len(leaves)} arrays where this run needs {treedef.num_leaves}")
-    return jax.tree_util.tree_unflatten(treedef, list(leaves))
+def from_leaves(like: Any, stored: dict[str, np.ndarray]) -> Any:
+    """Rebuild a pytree shaped like ``like`` (arrays or ``ShapeDtypeStruct``s) from :func:`to_leaves`."""
+    template, treedef = jax.tree_util.tree_flatten(like)
+    leaves = []
+    for i, t in enumerate(template):
+        if np.prod(t.shape, dtype=int) == 0:
+            leaves.append(np.zeros(t.shape, t.dtype))
+            continue
+        if str(i) not in stored:
+            raise ValueError(f"checkpoint lacks array {i} of {len(template)}: it was written by a different run setup")
+        value = np.asarray(stored[str(i)])
+        if value.shape != tuple(t.shape):
+            raise ValueError(f"checkpoint array {i} has shape {value.shape} where this run needs {tuple(t.shape)}")
+        leaves.append(value.astype(t.dtype, copy=False))
+    extra = set(stored) - {str(i) for i in range(len(template))}
+    if extra:
+        raise ValueError(f"checkpoint holds {len(stored)} arrays where this run needs {len(template)}")
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def save(run_dir: str, step: int, payload: dict) -> None:

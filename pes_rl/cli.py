@@ -40,6 +40,9 @@ def _train_parser(sub) -> None:
                    help="running observation normalisation, updated between iterations")
     p.add_argument("--stagger", action=argparse.BooleanOptionalAction, default=None,
                    help="burn each pair in for a random number of windows so pairs do not reset in lockstep")
+    p.add_argument("--reset-at", help="when an episode ends inside a window: 'window' (idle until the window ends, "
+                   "then reset: the gradient of the episodic return; default) or 'step' (reset at once, later steps "
+                   "weighted by the current noise alone: the gradient of the return summed over time)")
     p.add_argument("--eval-every", type=int, help="iterations between evaluations (0: only at the end)")
     p.add_argument("--eval-episodes", type=int, help="episodes per evaluation")
     p.add_argument("--eval-backend", help="backend for evaluations; default: the training backend")
@@ -62,7 +65,7 @@ def _eval_parser(sub) -> None:
 
 FLAG_FIELDS = (
     "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "truncation_length",
-    "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "eval_every",
+    "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "reset_at", "eval_every",
     "eval_episodes", "eval_backend", "checkpoint_every", "log_every",
 )
 

@@ -17,6 +17,7 @@ AGENTS = ("pes",)
 POLICIES = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("auto", "mjx", "gymnasium")
+RESET_AT = ("window", "step")
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,7 @@ class Config:
     return_std_scaling: bool = True
     normalize_obs: bool = False
     stagger: bool = True
+    reset_at: str = "window"
     eval_every: int = 10
     eval_episodes: int = 5
     eval_backend: str | None = None
@@ -136,6 +138,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"agent must be one of {', '.join(AGENTS)}; got {config.agent!r}")
     if config.policy not in POLICIES:
         raise ConfigError(f"policy must be one of {', '.join(POLICIES)}; got {config.policy!r}")
+    if config.reset_at not in RESET_AT:
+        raise ConfigError(f"reset_at must be one of {', '.join(RESET_AT)}; got {config.reset_at!r}")
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {config.optimizer!r}")
     known = config.env in envs.ENV_NAMES

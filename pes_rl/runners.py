@@ -42,7 +42,9 @@ class JaxRunner:
 
     def __init__(self, config, agent: PES, apply_flat, env: envs.JaxEnv, chunk: int):
         self.config, self.agent, self.env, self.chunk = config, agent, env, chunk
-        self.window = jax_unroll.make_window(env, apply_flat, config.truncation_length, config.normalize_obs)
+        self.window = jax_unroll.make_window(
+            env, apply_flat, config.truncation_length, config.normalize_obs, config.reset_at == "window"
+        )
         self._train_chunk = jax_unroll.make_train_chunk(agent, self.window, chunk)
         self.particles = None
 
@@ -51,19 +53,19 @@ class JaxRunner:
         self.particles = jax.jit(lambda k: jax_unroll.init_particles(self.env, k))(pair_keys)
         windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
         burn_in = jax_unroll.make_burn_in(self.window)
-        self.particles = burn_in(state.params, state.normalizer, self.particles, jnp.asarray(windows))
-        return int(windows.sum()) * self.config.truncation_length
+        self.particles, steps = burn_in(state.params, state.normalizer, self.particles, jnp.asarray(windows))
+        return steps
 
     def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
         state, self.particles, metrics = self._train_chunk(state, self.particles)
         return state, _iteration_rows(metrics)
 
     def particles_payload(self) -> dict:
-        return {"leaves": checkpoint.to_leaves(self.particles)}
+        return checkpoint.to_leaves(self.particles)
 
     def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> None:
         template = jax.eval_shape(lambda k: jax_unroll.init_particles(self.env, k), jax.random.split(key, self.config.num_pairs))
-        self.particles = jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(template, payload["leaves"]))
+        self.particles = jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(template, payload))
 
 
 class HostRunner:
@@ -82,14 +84,18 @@ class HostRunner:
     def start(self, state: AgentState, key: jax.Array) -> int:
         del key
         windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
-        return self.particles.burn_in(state.params, state.normalizer, self.config.truncation_length, windows)
+        return self.particles.burn_in(
+            state.params, state.normalizer, self.config.truncation_length, windows, self.config.reset_at == "window"
+        )
 
     def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
         rows = []
         K = self.config.truncation_length
         for _ in range(self.chunk):
             state, epsilon = self._ask(state)
-            out = self.particles.window(state.params[None, :] + epsilon, state.normalizer, K)
+            out = self.particles.window(
+                state.params[None, :] + epsilon, state.normalizer, K, reset_at_window_end=self.config.reset_at == "window"
+            )
             result = WindowResult(
                 rewards=out["rewards"],
                 dones=out["dones"],
@@ -97,7 +103,8 @@ class HostRunner:
                 finished_count=np.float32(out["finished_count"].sum()),
                 obs_sum=out["obs_sum"].sum(0),
                 obs_sq_sum=out["obs_sq_sum"].sum(0),
-                obs_count=np.float32(self.particles.num_particles * K),
+                obs_count=np.float32(out["steps"]),
+                steps=np.int32(out["steps"]),
             )
             state, metrics = self._tell(state, epsilon, result)
             rows.append({k: float(v) for k, v in jax.device_get(metrics).items()})

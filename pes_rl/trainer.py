@@ -191,14 +191,15 @@ def train(
         })
 
     try:
-        while env_steps < config.total_steps:
+        while True:  # at least one iteration, even when the burn-in used the whole budget
             t0 = time.perf_counter()
             state, rows = runner.run(state)
             elapsed = time.perf_counter() - t0
             finished = sum(r["finished_return_sum"] for r in rows)
             count = sum(r["finished_count"] for r in rows)
             iteration += len(rows)
-            env_steps += len(rows) * config.steps_per_iteration
+            window_steps = int(sum(r["env_steps"] for r in rows))
+            env_steps += window_steps
             last = rows[-1]
             if not all(math.isfinite(last[k]) for k in ("grad_norm", "param_norm")):
                 raise FloatingPointError(f"non-finite gradient or parameters at iteration {iteration}")
@@ -206,7 +207,7 @@ def train(
                 "iteration": iteration,
                 "env_steps": env_steps,
                 "wall_time": time.perf_counter() - t_start,
-                "steps_per_s": len(rows) * config.steps_per_iteration / max(elapsed, 1e-9),
+                "steps_per_s": window_steps / max(elapsed, 1e-9),
                 "window_return_mean": last["window_return_mean"],
                 "window_return_std": last["window_return_std"],
                 "train_episode_return": finished / count if count else None,

@@ -26,26 +26,24 @@ W = -(-T // K)
 WARMUP, ITERATIONS = 2 * W, 240
 
 
-def per_pair_estimates(accumulator_fn=None):
+def per_pair_estimates(accumulator_fn=None, reset_at_window_end=False):
     """Time-averaged per-pair PES (and TES) gradient estimates, shape (N,) each."""
     env = InfluenceBalancing(episode_length=T)
-    window = jax_unroll.make_window(env, lambda th, obs: th, K, False)
+    window = jax_unroll.make_window(env, lambda th, obs: th, K, False, reset_at_window_end)
     agent = PES(PESConfig(num_pairs=N, sigma=SIGMA, truncation_length=K), optax.sgd(0.0))
     key = jax.random.PRNGKey(0)
     state = agent.init(jnp.array([THETA]), key, env.observation_size)
     particles = jax_unroll.init_particles(env, jax.random.split(key, N))
     stagger = np.random.default_rng(0).integers(0, W, size=N)
-    particles = jax_unroll.make_burn_in(window)(state.params, state.normalizer, particles, jnp.asarray(np.r_[stagger, stagger]))
-    per_particle = jax.vmap(estimators.pes_gradient, in_axes=(0, 0, 0, 0, None))
+    particles, _ = jax_unroll.make_burn_in(window)(state.params, state.normalizer, particles, jnp.asarray(np.r_[stagger, stagger]))
     accumulate = accumulator_fn or estimators.pes_accumulate
 
     def iteration(carry, _):
         state, particles = carry
         state, eps = agent.ask(state)
         particles, out = jax.vmap(window, in_axes=(0, None, 0))(state.params + eps, state.normalizer, particles)
-        rewards, dones = out["rewards"][:, None], out["dones"][:, None]
-        pes = per_particle(state.accumulator[:, None], eps[:, None], rewards, dones, SIGMA)[:, 0]
-        tes = per_particle(jnp.zeros_like(eps)[:, None], eps[:, None], rewards, dones, SIGMA)[:, 0]
+        pes = estimators.pes_particle_estimates(state.accumulator, eps, out["rewards"], out["dones"], SIGMA)[:, 0]
+        tes = estimators.pes_particle_estimates(jnp.zeros_like(eps), eps, out["rewards"], out["dones"], SIGMA)[:, 0]
         state = state._replace(accumulator=accumulate(state.accumulator, eps, out["dones"]))
         pair = lambda g: 0.5 * (g[:N] + g[N:])  # noqa: E731
         return (state, particles), (pair(pes), pair(tes))
@@ -54,14 +52,22 @@ def per_pair_estimates(accumulator_fn=None):
     return np.asarray(pes[WARMUP:]).mean(0), np.asarray(tes[WARMUP:]).mean(0)
 
 
-@pytest.fixture(scope="module")
-def exact():
-    return float(jax.grad(episode_return)(jnp.float32(THETA), T)) * K / T
+@pytest.fixture(scope="module", params=["step", "window"])
+def reset_at(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def estimates():
-    return per_pair_estimates()
+def exact(reset_at):
+    """Per window: K/T of the episode's gradient when episodes reset at once; one
+    episode per ceil(T/K) windows when they wait for the window's end."""
+    per_window = K / T if reset_at == "step" else 1 / W
+    return float(jax.grad(episode_return)(jnp.float32(THETA), T)) * per_window
+
+
+@pytest.fixture(scope="module")
+def estimates(reset_at):
+    return per_pair_estimates(reset_at_window_end=reset_at == "window")
 
 
 def test_pes_mean_matches_exact_gradient(estimates, exact):
@@ -78,11 +84,18 @@ def test_truncated_es_is_biased(estimates, exact):
     assert abs(mean - exact) > 10 * se
 
 
-def test_breaking_the_accumulator_breaks_unbiasedness(exact):
-    """The naive rule "ξ <- 0 when an episode ends" forgets the ε that drove the new
-    episode's first steps after a mid-window reset: the test must catch it."""
-    broken = lambda acc, eps, dones: jnp.where(jnp.any(dones, -1, keepdims=True), 0.0, acc + eps)  # noqa: E731
-    pes, _ = per_pair_estimates(broken)
+def test_breaking_the_accumulator_breaks_unbiasedness(exact, reset_at):
+    """Plausible accumulator bugs are caught. With immediate resets: the naive rule
+    "ξ <- 0 when an episode ends" forgets the ε that drove the new episode's first
+    steps after a mid-window reset."""
+    if reset_at == "window":
+        # resets fall on window boundaries here; the bug to catch is ξ <- ε (assignment
+        # instead of accumulation). (Never zeroing ξ would only add variance: old noise is
+        # independent of a new episode.)
+        broken = lambda acc, eps, dones: jnp.where(dones[:, -1:], 0.0, eps)  # noqa: E731
+    else:
+        broken = lambda acc, eps, dones: jnp.where(jnp.any(dones, -1, keepdims=True), 0.0, acc + eps)  # noqa: E731
+    pes, _ = per_pair_estimates(broken, reset_at_window_end=reset_at == "window")
     mean, se = pes.mean(), pes.std(ddof=1) / np.sqrt(N)
     print(f"broken PES {mean:.4f} ± {se:.4f} vs exact {exact:.4f}")
     assert abs(mean - exact) > 4 * se
