@@ -1,0 +1,100 @@
+"""The ``pes-rl`` command, exercised as a real subprocess."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--num-pairs", "2", "-K", "50", "-T", "200", "--eval-episodes", "2", "--no-progress"]
+
+
+def pes_rl(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "pes_rl.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
+def test_help():
+    for args in ([], ["--help"], ["train", "--help"], ["eval", "--help"]):
+        out = pes_rl(*args)
+        assert out.returncode == 0, out.stderr
+        assert "pes-rl" in out.stdout or "usage" in out.stdout
+
+
+def test_train_then_eval_on_gymnasium(tmp_path):
+    run = tmp_path / "run"
+    out = pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--total-steps", "3000", "--seed", "1",
+                 "--run-dir", str(run), "--eval-every", "2", "--checkpoint-every", "2", *TINY)
+    assert out.returncode == 0, out.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert config["num_pairs"] == 2 and config["truncation_length"] == 50 and config["seed"] == 1
+    rows = list(csv.DictReader((run / "progress.csv").open()))
+    assert len(rows) >= 3 and int(rows[-1]["env_steps"]) >= 3000
+    assert any(r["eval_return_mean"] for r in rows)
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(run / "tb"))
+    assert sorted(os.listdir(run / "checkpoints"))
+
+    evals = [pes_rl("eval", "--run-dir", str(run), "--episodes", "3", "--json") for _ in range(2)]
+    for e in evals:
+        assert e.returncode == 0, e.stderr
+    summary = json.loads(evals[0].stdout.strip().splitlines()[-1])
+    assert {"mean_return", "std_return", "episodes", "env", "backend"} <= set(summary)
+    assert summary["episodes"] == 3 and summary["env"] == "swimmer" and summary["backend"] == "gymnasium"
+    assert evals[0].stdout.strip().splitlines()[-1] == evals[1].stdout.strip().splitlines()[-1]
+
+    again = pes_rl("train", "--run-dir", str(run), "--total-steps", "10", "--no-progress")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    resumed = pes_rl("train", "--run-dir", str(run), "--resume", "--total-steps", "4000", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = list(csv.DictReader((run / "progress.csv").open()))
+    assert int(rows[-1]["env_steps"]) >= 4000
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--sigma", "0"], "sigma"),
+        (["--sigma", "-1"], "sigma"),
+        (["--num-pairs", "0"], "num_pairs"),
+        (["-K", "0"], "truncation_length"),
+        (["-K", "300", "-T", "200"], "truncation_length"),
+        (["--total-steps", "0"], "total_steps"),
+        (["--env", "nope"], "env"),
+        (["--backend", "cuda"], "backend"),
+        (["--agent", "ppo"], "agent"),
+        (["--policy", "transformer"], "policy"),
+        (["--config", "/nonexistent/config.json"], "config"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(tmp_path, args, field):
+    out = pes_rl("train", "--run-dir", str(tmp_path / "r"), "--no-progress", *args)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert field in lines[0] and "Traceback" not in out.stderr
+    assert not (tmp_path / "r").exists(), "nothing is written before validation passes"
+
+
+def test_eval_of_a_missing_run_is_one_line(tmp_path):
+    out = pes_rl("eval", "--run-dir", str(tmp_path / "missing"), "--episodes", "2")
+    assert out.returncode == 2 and "run_dir" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_train_on_mjx_then_eval_on_both_backends(tmp_path):
+    """MJX Swimmer training from the CLI (compiles on the CPU: the slowest test)."""
+    run = tmp_path / "mjx"
+    out = pes_rl("train", "--env", "swimmer", "--backend", "mjx", "--total-steps", "1200", "--run-dir", str(run),
+                 "--num-pairs", "2", "-K", "20", "-T", "40", "--eval-every", "0", "--eval-backend", "gymnasium",
+                 "--log-every", "5", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader((run / "progress.csv").open()))
+    assert int(rows[-1]["env_steps"]) >= 1200 and rows[-1]["eval_return_mean"]
+    results = {}
+    for backend in ("gymnasium", "mjx"):
+        e = pes_rl("eval", "--run-dir", str(run), "--backend", backend, "--episodes", "4", "--json")
+        assert e.returncode == 0, e.stderr
+        results[backend] = json.loads(e.stdout.strip().splitlines()[-1])
+        assert results[backend]["backend"] == backend
