@@ -119,10 +119,22 @@ class HostParticles:
         self, theta: jax.Array, normalizer: NormalizerState, num_steps: int, windows: np.ndarray,
         reset_at_window_end: bool = False,
     ) -> int:
-        """Stagger pairs: particle p runs ``windows[p]`` windows with θ; returns env steps taken."""
+        """Stagger pairs: pair i runs ``windows[i]`` windows with the unperturbed θ; returns
+        the env steps taken. Both members would run identically, so where the env's state
+        can be copied only the + member runs and the − member becomes its copy.
+        """
+        half = self.num_particles // 2
         thetas = jax.numpy.broadcast_to(theta, (self.num_particles, theta.shape[0]))
         windows = np.asarray(windows)
+        share = bool(getattr(self.env, "supports_state", False))
+        runs = np.arange(self.num_particles) < half if share else np.ones(self.num_particles, bool)
         steps = 0
         for w in range(int(windows.max(initial=0))):
-            steps += self.window(thetas, normalizer, num_steps, active=w < windows, reset_at_window_end=reset_at_window_end)["steps"]
+            active = (w < windows) & runs
+            steps += self.window(thetas, normalizer, num_steps, active=active, reset_at_window_end=reset_at_window_end)["steps"]
+        if share:
+            plus, minus = np.arange(half), np.arange(half, self.num_particles)
+            self.obs = self.env.copy_members(plus, minus)
+            self.episode[minus] = self.episode[plus]
+            self.episode_return[minus] = self.episode_return[plus]
         return steps

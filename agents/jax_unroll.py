@@ -152,18 +152,23 @@ def make_train_chunk(agent: PES, window, num_iterations: int):
 def make_burn_in(window):
     """Stagger the pairs: pair i runs ``b_i`` windows with the unperturbed θ (so ξ stays 0).
 
-    Returns ``burn_in(theta, normalizer, particles, windows) -> (particles, env_steps)``
+    Both members of a pair would run identically, so only the + members (the first
+    half) advance and the − members are then made their copies. Returns
+    ``burn_in(theta, normalizer, particles, windows) -> (particles, env_steps)``
     where ``windows`` is ``(P,)`` ints.
     """
     vwindow = jax.jit(jax.vmap(window, in_axes=(None, None, 0)))
 
     def burn_in(theta, normalizer, particles: Particle, windows: jax.Array) -> tuple[Particle, int]:
+        half = windows.shape[0] // 2
+        plus = jnp.arange(windows.shape[0]) < half
         steps = 0
         for w in range(int(jnp.max(windows)) if windows.size else 0):
             advanced, out = vwindow(theta, normalizer, particles)
-            moving = w < windows
+            moving = jnp.logical_and(w < windows, plus)
             particles = _select_batched(moving, advanced, particles)
             steps += int(jnp.sum(jnp.where(moving, out["steps"], 0)))
+        particles = jax.tree_util.tree_map(lambda x: jnp.concatenate([x[:half], x[:half]], axis=0), particles)
         return particles, steps
 
     return burn_in

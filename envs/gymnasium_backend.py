@@ -114,37 +114,60 @@ class GymnasiumBatchedEnv:
             self._obs[i] = obs
         return self._obs.copy(), reward, terminated, truncated
 
+    @property
+    def supports_state(self) -> bool:
+        """Whether member states can be saved and copied (gymnasium MuJoCo envs)."""
+        sim = self.vector_env.envs[0].unwrapped
+        return hasattr(sim, "model") and hasattr(sim, "data")
+
+    def _member_state(self, i: int) -> tuple[np.ndarray, int]:
+        import mujoco
+
+        env = self.vector_env.envs[i]
+        sim = env.unwrapped
+        state = np.empty(mujoco.mj_stateSize(sim.model, mujoco.mjtState.mjSTATE_INTEGRATION))
+        mujoco.mj_getState(sim.model, sim.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        limit = _time_limit(env)
+        return state, (limit._elapsed_steps if limit is not None else 0)
+
+    def _set_member_state(self, i: int, physics: np.ndarray, elapsed: int) -> None:
+        import mujoco
+
+        env = self.vector_env.envs[i]
+        sim = env.unwrapped
+        mujoco.mj_setState(sim.model, sim.data, np.asarray(physics, np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(sim.model, sim.data)
+        limit = _time_limit(env)
+        if limit is not None:
+            limit._elapsed_steps = int(elapsed)
+
+    def _require_state(self) -> None:
+        if not self.supports_state:
+            raise NotImplementedError(f"{self.env_id} is not a MuJoCo env; its state cannot be saved or copied")
+
     def get_state(self) -> dict[str, np.ndarray]:
         """Every member's full simulator state (MuJoCo envs only), for exact resumption.
 
         Raises:
           NotImplementedError: the env is not a gymnasium MuJoCo env.
         """
-        import mujoco
-
-        physics, elapsed = [], []
-        for env in self.vector_env.envs:
-            sim = env.unwrapped
-            if not hasattr(sim, "model") or not hasattr(sim, "data"):
-                raise NotImplementedError(f"{self.env_id} is not a MuJoCo env; its state cannot be saved")
-            state = np.empty(mujoco.mj_stateSize(sim.model, mujoco.mjtState.mjSTATE_INTEGRATION))
-            mujoco.mj_getState(sim.model, sim.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
-            physics.append(state)
-            elapsed.append(_time_limit(env)._elapsed_steps if _time_limit(env) is not None else 0)
+        self._require_state()
+        physics, elapsed = zip(*(self._member_state(i) for i in range(self.num_envs)))
         return {"physics": np.stack(physics), "elapsed_steps": np.asarray(elapsed, np.int64), "obs": self._obs.copy()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Inverse of :meth:`get_state`."""
-        import mujoco
-
-        for env, physics, elapsed in zip(self.vector_env.envs, state["physics"], state["elapsed_steps"]):
-            sim = env.unwrapped
-            mujoco.mj_setState(sim.model, sim.data, np.asarray(physics, np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
-            mujoco.mj_forward(sim.model, sim.data)
-            limit = _time_limit(env)
-            if limit is not None:
-                limit._elapsed_steps = int(elapsed)
+        for i, (physics, elapsed) in enumerate(zip(state["physics"], state["elapsed_steps"])):
+            self._set_member_state(i, physics, elapsed)
         self._obs = np.asarray(state["obs"], np.float64).copy()
+
+    def copy_members(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Make member ``target[j]`` an exact copy of member ``source[j]``; returns all observations."""
+        self._require_state()
+        for i, j in zip(np.asarray(source), np.asarray(target)):
+            self._set_member_state(int(j), *self._member_state(int(i)))
+            self._obs[j] = self._obs[i]
+        return self._obs.copy()
 
     def close(self) -> None:
         self.vector_env.close()

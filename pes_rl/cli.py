@@ -29,6 +29,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--num-pairs", type=int, help="N antithetic pairs (2N particles)")
     p.add_argument("--sigma", type=float, help="perturbation scale σ")
     p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--lr-end", type=float, help="decay the learning rate linearly from --lr to this over --total-steps")
     p.add_argument("--truncation-length", "-K", type=int, help="K, env steps per truncation window")
     p.add_argument("--horizon", "-T", type=int, help="T, the episode length (time limit)")
     p.add_argument("--policy", help="linear (no bias, zero init) or mlp")
@@ -64,7 +65,7 @@ def _eval_parser(sub) -> None:
 
 
 FLAG_FIELDS = (
-    "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "truncation_length",
+    "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "lr_end", "truncation_length",
     "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "reset_at", "eval_every",
     "eval_episodes", "eval_backend", "checkpoint_every", "log_every",
 )
@@ -104,8 +105,7 @@ def _cmd_eval(args) -> int:
     import envs
     from pes_rl.config import ConfigError
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
-    from pes_rl.loading import load_run
-    from pes_rl.trainer import build_policy
+    from pes_rl.loading import load_run, policy_for_env
 
     if args.episodes < 1:
         raise ConfigError(f"episodes must be an integer >= 1; got {args.episodes}")
@@ -117,12 +117,7 @@ def _cmd_eval(args) -> int:
     else:
         env = envs.make(env_name, "gymnasium", num_envs=1, episode_length=config.horizon)
         env.close()
-    policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
-    if flat0.shape != theta.shape:
-        raise ConfigError(
-            f"env {env_name!r} on {backend} (observation {env.observation_size}, action {env.action_size}) does not "
-            f"match the run's policy ({theta.shape[0]} parameters where this env needs {flat0.shape[0]})"
-        )
+    policy, unravel = policy_for_env(config, theta, env)
     if backend == "mjx":
         import jax
 

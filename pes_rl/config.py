@@ -37,6 +37,7 @@ class Config:
     num_pairs: int = 10
     sigma: float = 0.3
     lr: float = 0.1
+    lr_end: float | None = None
     truncation_length: int = 100
     horizon: int = 1000
     policy: str = "linear"
@@ -158,6 +159,9 @@ def validate(config: Config) -> None:
     positive_int("num_pairs", config.num_pairs)
     positive_float("sigma", config.sigma)
     positive_float("lr", config.lr)
+    if config.lr_end is not None:
+        if not isinstance(config.lr_end, (int, float)) or isinstance(config.lr_end, bool) or not 0 <= config.lr_end:
+            raise ConfigError(f"lr_end must be a number >= 0 (or unset for a constant lr); got {config.lr_end!r}")
     positive_int("horizon", config.horizon)
     positive_int("truncation_length", config.truncation_length)
     if config.truncation_length > config.horizon:

@@ -31,6 +31,20 @@ def load_run(run_dir: str) -> tuple[Config, jnp.ndarray, NormalizerState]:
     return config, jnp.asarray(policy["params"]), normalizer
 
 
+def policy_for_env(config: Config, theta: jnp.ndarray, env) -> tuple:
+    """The run's ``(policy, unravel)`` rebuilt for ``env``; a one-line error when the env's
+    observation or action size does not fit the trained parameters."""
+    from pes_rl.trainer import build_policy
+
+    policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
+    if flat0.shape != theta.shape:
+        raise ConfigError(
+            f"env {env.name!r} on {env.backend} (observation {env.observation_size}, action {env.action_size}) does not "
+            f"match the run's policy ({theta.shape[0]} parameters where this env needs {flat0.shape[0]})"
+        )
+    return policy, unravel
+
+
 def load_policy(run_dir: str, env=None) -> Callable[[np.ndarray], np.ndarray]:
     """A callable mapping a gymnasium observation (numpy, single or batched) to an action.
 
@@ -38,16 +52,10 @@ def load_policy(run_dir: str, env=None) -> Callable[[np.ndarray], np.ndarray]:
     action bounds; by default the run's env is built on the gymnasium backend.
     """
     from pes_rl.policy_io import make_batched_act, policy_callable
-    from pes_rl.trainer import build_policy
 
     config, theta, normalizer = load_run(run_dir)
     if env is None:
         env = envs.make(config.env, "gymnasium", num_envs=1, episode_length=config.horizon)
         env.close()
-    policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
-    if flat0.shape != theta.shape:
-        raise ConfigError(
-            f"env {config.env!r} (observation {env.observation_size}, action {env.action_size}) does not match the "
-            f"run's policy ({theta.shape[0]} parameters where this env needs {flat0.shape[0]})"
-        )
+    policy, unravel = policy_for_env(config, theta, env)
     return policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)

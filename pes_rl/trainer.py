@@ -50,9 +50,18 @@ class TrainResult:
         return evals[-1] if evals else None
 
 
+def planned_iterations(config: Config) -> int:
+    """Iterations a run of ``total_steps`` will take, burn-in ignored (for schedules)."""
+    return max(1, math.ceil(config.total_steps / config.steps_per_iteration))
+
+
 def make_optimizer(config: Config) -> optax.GradientTransformation:
-    """Plain SGD (the paper's choice) or Adam, at ``config.lr``."""
-    return optax.sgd(config.lr) if config.optimizer == "sgd" else optax.adam(config.lr)
+    """Plain SGD (the paper's choice) or Adam; the learning rate is ``lr`` throughout or,
+    with ``lr_end`` set, decays linearly from ``lr`` to ``lr_end`` over the planned run."""
+    lr = config.lr
+    if config.lr_end is not None:
+        lr = optax.linear_schedule(config.lr, config.lr_end, planned_iterations(config))
+    return optax.sgd(lr) if config.optimizer == "sgd" else optax.adam(lr)
 
 
 def build_policy(config: Config, observation_size: int, action_size: int, low, high) -> tuple[Policy, jax.Array, Callable]:

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--truncation-length", type=int)
     parser.add_argument("--sigma", type=float)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--lr-end", type=float)
+    parser.add_argument("--train-steps", type=int, help="total_steps of each run (sets the lr schedule); default --total-steps")
     parser.add_argument("--optimizer")
     parser.add_argument("--no-return-std-scaling", action="store_true")
     parser.add_argument("--no-stagger", action="store_true")
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = dict(
         env="swimmer", backend=args.backend, eval_backend="gymnasium", total_steps=args.total_steps,
         eval_every=args.eval_every, eval_episodes=args.eval_episodes, num_pairs=args.num_pairs,
-        truncation_length=args.truncation_length, sigma=args.sigma, lr=args.lr, optimizer=args.optimizer,
+        truncation_length=args.truncation_length, sigma=args.sigma, lr=args.lr, lr_end=args.lr_end, optimizer=args.optimizer,
         progress_bar=False, checkpoint_every=0,
     )
     if args.no_return_std_scaling:

@@ -61,3 +61,20 @@ def test_policies_are_zero_initialised_and_clip_to_the_action_space():
     mlp = make_policy("mlp", 3, 2, low, high, hidden=(64, 64))
     params = mlp.init(jnp.zeros(2, jnp.uint32))
     assert [l["w"].shape for l in params["layers"]] == [(64, 3), (64, 64), (2, 64)]
+
+
+def test_normalizer_merges_batches_like_numpy():
+    from agents.normalization import init_normalizer, normalize, update_normalizer
+
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, (n, 4)) for n in (5, 17, 40)]
+    state = init_normalizer(4)
+    for b in batches:
+        state = update_normalizer(state, jnp.asarray(b.sum(0)), jnp.asarray((b**2).sum(0)), jnp.asarray(float(len(b))))
+    everything = np.concatenate(batches)
+    np.testing.assert_allclose(state.mean, everything.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(state.var, everything.var(0), rtol=1e-4)
+    assert float(state.count) == len(everything)
+    z = normalize(state, jnp.asarray(everything), True)
+    np.testing.assert_allclose(np.asarray(z).mean(0), 0.0, atol=1e-4)
+    np.testing.assert_array_equal(normalize(state, jnp.ones(4), False), jnp.ones(4))
