@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from typing import Callable
+
+# Headless rendering by default (MuJoCo reads this when first imported); set
+# MUJOCO_GL=glfw yourself for on-screen viewers.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym
 

@@ -45,6 +45,11 @@ class BraxEnv:
         self.action_high = np.where(limited, ctrl_range[:, 1], 1.0).astype(np.float32)
         self.observation_size = int(jax.eval_shape(self.brax_env.reset, jax.random.PRNGKey(0)).obs.shape[-1])
 
+    @property
+    def mj_model(self):
+        """The C MuJoCo model (for rendering)."""
+        return self.brax_env.sys.mj_model
+
     def _wrap(self, brax_state, steps: jax.Array) -> State:
         terminated = jnp.asarray(brax_state.done) > 0.5
         return State(

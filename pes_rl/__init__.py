@@ -4,8 +4,8 @@
 """
 
 from pes_rl.config import Config, ConfigError, make_config
-from pes_rl.loading import load_policy, load_run
+from pes_rl.loading import PolicyAgent, load_policy, load_run
 from pes_rl.trainer import TrainResult, train
 
 __version__ = "0.1.0"
-__all__ = ["Config", "ConfigError", "TrainResult", "load_policy", "load_run", "make_config", "train"]
+__all__ = ["PolicyAgent", "Config", "ConfigError", "TrainResult", "load_policy", "load_run", "make_config", "train"]

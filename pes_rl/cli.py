@@ -49,6 +49,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--eval-backend", help="backend for evaluations; default: the training backend")
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (0: only at the end)")
     p.add_argument("--log-every", type=int, help="iterations per logged row (and per jitted call on mjx)")
+    p.add_argument("--capture-video", action=argparse.BooleanOptionalAction, default=None,
+                   help="record one episode to RUN_DIR/videos/ at every evaluation")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -64,10 +66,22 @@ def _eval_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
+def _record_parser(sub) -> None:
+    p = sub.add_parser("record", help="render a trained run's deterministic policy to an mp4 (headless, EGL)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--out", help="output .mp4; default videos/<run name>.mp4")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--env", help="default: the run's env")
+    p.add_argument("--backend", help="auto, mjx or gymnasium; default: the run's backend")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=480)
+    p.add_argument("--height", type=int, default=360)
+
+
 FLAG_FIELDS = (
     "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "lr_end", "truncation_length",
     "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "reset_at", "eval_every",
-    "eval_episodes", "eval_backend", "checkpoint_every", "log_every",
+    "eval_episodes", "eval_backend", "checkpoint_every", "capture_video", "log_every",
 )
 
 
@@ -145,6 +159,22 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_record(args) -> int:
+    from pes_rl.config import ConfigError
+    from pes_rl.video import record
+
+    for name in ("episodes", "width", "height"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"{name} must be an integer >= 1; got {getattr(args, name)}")
+    if args.out is not None and not args.out.endswith(".mp4"):
+        raise ConfigError(f"out must be a path ending in .mp4; got {args.out!r}")
+    info = record(args.run_dir, args.out, env_name=args.env, backend=args.backend, episodes=args.episodes,
+                  seed=args.seed, width=args.width, height=args.height)
+    print(f"wrote {info['path']}: {info['frames']} frames at {info['fps']:.0f} fps, "
+          f"returns {', '.join(f'{r:.1f}' for r in info['returns'])}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pes-rl",
@@ -153,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _train_parser(sub)
     _eval_parser(sub)
+    _record_parser(sub)
     return parser
 
 
@@ -165,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     from pes_rl.config import ConfigError
 
     try:
-        return {"train": _cmd_train, "eval": _cmd_eval}[args.command](args)
+        return {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record}[args.command](args)
     except (ConfigError, ValueError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"pes-rl {args.command}: error: {message}", file=sys.stderr)

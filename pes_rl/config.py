@@ -51,6 +51,7 @@ class Config:
     eval_episodes: int = 5
     eval_backend: str | None = None
     checkpoint_every: int = 50
+    capture_video: bool = False
     log_every: int = 1
     progress_bar: bool = True
 

@@ -59,3 +59,31 @@ def load_policy(run_dir: str, env=None) -> Callable[[np.ndarray], np.ndarray]:
         env.close()
     policy, unravel = policy_for_env(config, theta, env)
     return policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
+
+
+class PolicyAgent:
+    """A trained run as an agent object for your own gymnasium code.
+
+    ``agent.act(obs)`` / ``agent(obs)`` return an action in the env's action
+    space; ``agent.predict(obs)`` follows stable-baselines' ``(action, state)``
+    convention. ``observation_space``/``action_space`` are the gymnasium spaces
+    the policy was built for.
+    """
+
+    def __init__(self, run_dir: str, env_id: str | None = None):
+        import gymnasium as gym
+
+        self.config, _, _ = load_run(run_dir)
+        self.env_id = env_id or envs.gymnasium_id(self.config.env)
+        probe = gym.make(self.env_id)
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        probe.close()
+        self._act = load_policy(run_dir)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self._act(obs).astype(self.action_space.dtype)
+
+    __call__ = act
+
+    def predict(self, obs: np.ndarray, state=None, episode_start=None, deterministic: bool = True):
+        return self.act(obs), state

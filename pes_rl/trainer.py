@@ -28,7 +28,9 @@ from pes_rl.policy_io import make_batched_act, policy_callable
 from pes_rl.runners import HostRunner, JaxRunner
 
 # Fields that may change on --resume (they do not alter the trajectory so far).
-RESUMABLE_CHANGES = ("total_steps", "progress_bar", "run_dir", "resume", "checkpoint_every", "eval_every", "eval_episodes")
+RESUMABLE_CHANGES = (
+    "total_steps", "progress_bar", "run_dir", "checkpoint_every", "eval_every", "eval_episodes", "capture_video",
+)
 
 
 @dataclass
@@ -106,7 +108,8 @@ def _prepare_run_dir(config: Config, resume: bool, overwrite: bool) -> None:
         with open(path) as f:
             saved = json.load(f)
         ours = config.to_dict()
-        differing = sorted(k for k in ours if k not in RESUMABLE_CHANGES and saved.get(k) != ours[k])
+        free = set(RESUMABLE_CHANGES) - ({"total_steps"} if config.lr_end is not None else set())  # the lr schedule spans total_steps
+        differing = sorted(k for k in ours if k not in free and saved.get(k) != ours[k])
         if differing:
             detail = ", ".join(f"{k} (checkpoint {saved.get(k)!r}, now {ours[k]!r})" for k in differing)
             raise ConfigError(f"resume: config differs from the run's config.json in {detail}")
@@ -232,6 +235,11 @@ def train(
                 row["eval_return_mean"], row["eval_return_std"] = float(np.mean(returns)), float(np.std(returns))
                 if stop_at_eval_return is not None and row["eval_return_mean"] >= stop_at_eval_return:
                     done = True
+                if config.capture_video and config.run_dir is not None:
+                    from pes_rl.video import record_policy
+
+                    path = os.path.join(config.run_dir, "videos", f"iteration_{iteration:06d}.mp4")
+                    record_policy(config, state.params, state.normalizer, path, backend=eval_backend, width=320, height=240)
             metrics.append(row)
             logger.log(row)
             if (config.checkpoint_every and iteration % config.checkpoint_every < len(rows)) or done:
