@@ -110,6 +110,10 @@ class PES:
             "param_norm": jnp.linalg.norm(params),
             "resets": jnp.sum(result.dones),
             "env_steps": result.steps,
+            # the first particle whose window return is not finite, or -1
+            "nonfinite_particle": jnp.where(
+                jnp.all(jnp.isfinite(window_returns)), -1, jnp.argmax(~jnp.isfinite(window_returns))
+            ),
         }
         new_state = AgentState(
             params=params,

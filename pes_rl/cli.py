@@ -201,6 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"pes-rl {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        from pes_rl.trainer import TrainingDiverged
+
+        if not isinstance(e, TrainingDiverged):
+            raise
+        print(f"pes-rl {args.command}: error: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"pes-rl {args.command}: interrupted", file=sys.stderr)
         return 130

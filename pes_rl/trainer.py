@@ -33,6 +33,10 @@ RESUMABLE_CHANGES = (
 )
 
 
+class TrainingDiverged(RuntimeError):
+    """A return, gradient or parameter became NaN/inf; the last good checkpoint is kept."""
+
+
 @dataclass
 class TrainResult:
     """What a run returns: parameters, a ready numpy policy, the logged rows."""
@@ -213,8 +217,17 @@ def train(
             window_steps = int(sum(r["env_steps"] for r in rows))
             env_steps += window_steps
             last = rows[-1]
-            if not all(math.isfinite(last[k]) for k in ("grad_norm", "param_norm")):
-                raise FloatingPointError(f"non-finite gradient or parameters at iteration {iteration}")
+            for i, r in enumerate(rows):
+                at = iteration - len(rows) + i + 1
+                if r["nonfinite_particle"] >= 0:
+                    raise TrainingDiverged(
+                        f"non-finite return at iteration {at}, particle {int(r['nonfinite_particle'])}; "
+                        "stopped, the last checkpoint is intact"
+                    )
+                if not (math.isfinite(r["grad_norm"]) and math.isfinite(r["param_norm"])):
+                    raise TrainingDiverged(
+                        f"non-finite gradient or parameters at iteration {at}; stopped, the last checkpoint is intact"
+                    )
             row = {
                 "iteration": iteration,
                 "env_steps": env_steps,
