@@ -12,6 +12,13 @@ POLICIES = ("linear", "mlp")
 BACKENDS = ("auto", "mjx", "gymnasium")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the option (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _train_parser(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -176,11 +183,11 @@ def _cmd_record(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pes-rl",
         description="Train policies with Persistent Evolution Strategies on MuJoCo-XLA, Brax and gymnasium.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _train_parser(sub)
     _eval_parser(sub)
     _record_parser(sub)

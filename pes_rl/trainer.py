@@ -90,8 +90,17 @@ class _Evaluator:
     def __init__(self, config: Config, backend: str, train_env, policy: Policy, unravel, env_fn=None):
         self.config, self.backend, self.env_fn = config, backend, env_fn
         self.batched_act = make_batched_act(policy, unravel, config.normalize_obs)
+        if backend != train_env.backend:
+            probe = envs.make(config.env, backend, num_envs=1, episode_length=config.horizon, env_fn=env_fn)
+            getattr(probe, "close", lambda: None)()
+            if (probe.observation_size, probe.action_size) != (train_env.observation_size, train_env.action_size):
+                raise ConfigError(
+                    f"eval_backend {backend} has env {config.env!r} with observation {probe.observation_size}, action "
+                    f"{probe.action_size}; training on {train_env.backend} has {train_env.observation_size}, "
+                    f"{train_env.action_size} (only swimmer matches across backends)"
+                )
         if backend == "mjx":
-            env = train_env if isinstance(train_env, envs.JaxEnv) and not isinstance(train_env, envs.BatchedEnv) else envs.make(config.env, "mjx", episode_length=config.horizon)
+            env = train_env if train_env.backend == "mjx" else envs.make(config.env, "mjx", episode_length=config.horizon)
             apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
             self._mjx = make_mjx_evaluator(env, apply_flat, config.normalize_obs, config.eval_episodes)
 
@@ -154,13 +163,8 @@ def train(
         config = make_config(**{**(config or {}), **overrides})
     backend = envs.resolve_backend(config.backend)
     eval_backend = envs.resolve_backend(config.eval_backend or backend)
-    if config.run_dir is not None:
-        _prepare_run_dir(config, resume, overwrite)
-        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
-            json.dump(config.to_dict(), f, indent=2)
-    elif resume:
+    if resume and config.run_dir is None:
         raise ConfigError("resume needs run_dir")
-
     env = _env_for(config, backend, env_fn)
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
@@ -174,6 +178,10 @@ def train(
     Runner = JaxRunner if backend == "mjx" else HostRunner
     runner = Runner(config, agent, apply_flat, env, chunk=config.log_every)
     evaluator = _Evaluator(config, eval_backend, env, policy, unravel, env_fn)
+    if config.run_dir is not None:  # only once the env and policy are known to work
+        _prepare_run_dir(config, resume, overwrite)
+        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+            json.dump(config.to_dict(), f, indent=2)
 
     iteration, env_steps, resumed_from = 0, 0, None
     if resume:

@@ -66,6 +66,8 @@ def test_train_then_eval_on_gymnasium(tmp_path):
         (["--agent", "ppo"], "agent"),
         (["--policy", "transformer"], "policy"),
         (["--config", "/nonexistent/config.json"], "config"),
+        (["--sigma", "abc"], "--sigma"),
+        (["--reset-at", "never"], "reset_at"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_field(tmp_path, args, field):
