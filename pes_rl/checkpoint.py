@@ -18,6 +18,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged or written by something else (one-line message)."""
+
+
 def checkpoint_dir(run_dir: str) -> str:
     return os.path.abspath(os.path.join(run_dir, "checkpoints"))
 
@@ -74,4 +78,16 @@ def restore(run_dir: str, step: int | None = None) -> dict:
         step = manager.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint under {checkpoint_dir(run_dir)}")
-        return manager.restore(step, args=ocp.args.StandardRestore())
+        try:
+            payload = manager.restore(step, args=ocp.args.StandardRestore())
+        except Exception as e:  # orbax raises many types for damaged files
+            raise CheckpointError(
+                f"checkpoint {step} under {checkpoint_dir(run_dir)} cannot be read ({type(e).__name__}); "
+                "it is damaged or not a pes_rl checkpoint"
+            ) from e
+        missing = {"agent", "particles", "iteration", "env_steps", "policy"} - set(payload)
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {step} under {checkpoint_dir(run_dir)} is not a pes_rl checkpoint (lacks {', '.join(sorted(missing))})"
+            )
+        return payload

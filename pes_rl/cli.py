@@ -200,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    import logging
+
     from pes_rl.config import ConfigError
 
+    # orbax logs recoverable trouble through absl; the CLI reports errors in one line of its own
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
     try:
         return {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record}[args.command](args)
     except (ConfigError, ValueError) as e:

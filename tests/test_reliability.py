@@ -38,3 +38,68 @@ def test_nan_reward_stops_with_iteration_and_particle_and_keeps_the_checkpoint(t
     restored = checkpoint.restore(str(run))
     assert np.isfinite(restored["policy"]["params"]).all()
     assert int(restored["iteration"]) == 5
+
+
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    return [sys.executable, "-m", "pes_rl.cli", *args], dict(os.environ, PYTHONWARNINGS="ignore")
+
+
+RUN = ["--env", "swimmer", "--backend", "gymnasium", "--num-pairs", "3", "-K", "50", "-T", "200", "--seed", "7",
+       "--total-steps", "24000", "--eval-every", "0", "--checkpoint-every", "1", "--no-progress"]
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path):
+    """kill -9 a training process once a checkpoint exists, resume it, and end with exactly
+    the parameters of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    cmd, env = _cli("train", "--run-dir", str(tmp_path / "full"), *RUN)
+    assert subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode == 0
+
+    cmd, env = _cli("train", "--run-dir", str(tmp_path / "killed"), *RUN)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while checkpoint.latest_step(str(tmp_path / "killed")) is None or checkpoint.latest_step(str(tmp_path / "killed")) < 3:
+        assert proc.poll() is None, "the run finished before it could be killed; give it more steps"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = checkpoint.latest_step(str(tmp_path / "killed"))
+    cmd, env = _cli("train", "--run-dir", str(tmp_path / "killed"), "--resume", "--no-progress")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    full, resumed = checkpoint.restore(str(tmp_path / "full")), checkpoint.restore(str(tmp_path / "killed"))
+    print(f"killed after checkpoint {killed_at}; resumed to iteration {int(resumed['iteration'])}")
+    assert int(resumed["iteration"]) == int(full["iteration"]) and int(killed_at) < int(full["iteration"])
+    np.testing.assert_array_equal(resumed["policy"]["params"], full["policy"]["params"])
+
+
+def test_damaged_or_foreign_checkpoint_is_one_line(tmp_path):
+    import shutil
+    import subprocess
+
+    run = tmp_path / "run"
+    cmd, env = _cli("train", "--run-dir", str(run), "--backend", "gymnasium", "--num-pairs", "2", "-K", "50", "-T", "200",
+                    "--total-steps", "1000", "--eval-every", "0", "--checkpoint-every", "1", "--no-progress")
+    assert subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode == 0
+    step_dir = run / "checkpoints" / str(checkpoint.latest_step(str(run)))
+    for path in step_dir.rglob("*"):
+        if path.is_file() and path.stat().st_size > 0 and "metadata" not in path.name:
+            path.write_bytes(b"\0" * 16)
+    cmd, env = _cli("eval", "--run-dir", str(run), "--episodes", "1")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "cannot be read" in out.stderr
+
+    shutil.rmtree(run / "checkpoints")
+    cmd, env = _cli("train", "--run-dir", str(run), "--resume", "--no-progress")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2 and "no checkpoint" in out.stderr and "Traceback" not in out.stderr
