@@ -161,6 +161,15 @@ class GymnasiumBatchedEnv:
             self._set_member_state(i, physics, elapsed)
         self._obs = np.asarray(state["obs"], np.float64).copy()
 
+    def advance_time_limit(self, steps: np.ndarray) -> None:
+        """Count ``steps[i]`` env steps as already taken in member i's episode, so it ends that
+        much sooner (staggers episode ends without simulating). Needs gymnasium's TimeLimit."""
+        limits = [_time_limit(env) for env in self.vector_env.envs]
+        if any(limit is None for limit in limits):
+            raise NotImplementedError(f"{self.env_id} has no TimeLimit wrapper")
+        for limit, n in zip(limits, np.asarray(steps)):
+            limit._elapsed_steps += int(n)
+
     def copy_members(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Make member ``target[j]`` an exact copy of member ``source[j]``; returns all observations."""
         self._require_state()

@@ -46,8 +46,9 @@ def _train_parser(sub) -> None:
                    help="divide the estimate by the std of the window returns instead of σ (the PES code's divide_by_variance)")
     p.add_argument("--normalize-obs", action=argparse.BooleanOptionalAction, default=None,
                    help="running observation normalisation, updated between iterations")
-    p.add_argument("--stagger", action=argparse.BooleanOptionalAction, default=None,
-                   help="burn each pair in for a random number of windows so pairs do not reset in lockstep")
+    p.add_argument("--stagger", help="so pairs do not reset in lockstep, pair i starts b_i ~ U{0..ceil(T/K)-1} "
+                   "windows into its first episode: 'offset' (its first episode is that much shorter; no extra "
+                   "steps; default), 'burn-in' (it first runs b_i windows with the unperturbed policy; counted) or 'none'")
     p.add_argument("--reset-at", help="when an episode ends inside a window: 'window' (idle until the window ends, "
                    "then reset: the gradient of the episodic return; default) or 'step' (reset at once, later steps "
                    "weighted by the current noise alone: the gradient of the return summed over time)")

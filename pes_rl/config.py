@@ -18,6 +18,7 @@ POLICIES = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("auto", "mjx", "gymnasium")
 RESET_AT = ("window", "step")
+STAGGERS = ("offset", "burn-in", "none")
 
 
 class ConfigError(ValueError):
@@ -45,7 +46,7 @@ class Config:
     optimizer: str = "sgd"
     return_std_scaling: bool = True
     normalize_obs: bool = False
-    stagger: bool = True
+    stagger: str = "offset"
     reset_at: str = "window"
     eval_every: int = 10
     eval_episodes: int = 5
@@ -140,6 +141,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"agent must be one of {', '.join(AGENTS)}; got {config.agent!r}")
     if config.policy not in POLICIES:
         raise ConfigError(f"policy must be one of {', '.join(POLICIES)}; got {config.policy!r}")
+    if config.stagger not in STAGGERS:
+        raise ConfigError(f"stagger must be one of {', '.join(STAGGERS)}; got {config.stagger!r}")
     if config.reset_at not in RESET_AT:
         raise ConfigError(f"reset_at must be one of {', '.join(RESET_AT)}; got {config.reset_at!r}")
     if config.optimizer not in OPTIMIZERS:

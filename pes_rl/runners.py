@@ -22,7 +22,7 @@ from pes_rl import checkpoint
 
 def burn_in_windows(config, num_pairs: int, seed: int) -> np.ndarray:
     """Per-particle burn-in lengths in windows, ``b_i ~ U{0..ceil(T/K)-1}``, shared by a pair."""
-    if not config.stagger:
+    if config.stagger == "none":
         return np.zeros(2 * num_pairs, np.int64)
     windows = math.ceil(config.horizon / config.truncation_length)
     per_pair = np.random.default_rng([seed, 7]).integers(0, windows, size=num_pairs)
@@ -52,6 +52,11 @@ class JaxRunner:
         pair_keys = jax.random.split(key, self.config.num_pairs)
         self.particles = jax.jit(lambda k: jax_unroll.init_particles(self.env, k))(pair_keys)
         windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
+        if self.config.stagger == "offset":
+            env_state = self.particles.env_state
+            offsets = jnp.asarray(windows * self.config.truncation_length, env_state.steps.dtype)
+            self.particles = self.particles._replace(env_state=env_state.replace(steps=offsets))
+            return 0
         burn_in = jax_unroll.make_burn_in(self.window)
         self.particles, steps = burn_in(state.params, state.normalizer, self.particles, jnp.asarray(windows))
         return steps
@@ -84,6 +89,12 @@ class HostRunner:
     def start(self, state: AgentState, key: jax.Array) -> int:
         del key
         windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
+        if self.config.stagger == "offset":
+            try:
+                self.env.advance_time_limit(windows * self.config.truncation_length)
+                return 0
+            except NotImplementedError:
+                pass  # no TimeLimit to advance (a user's own env): burn in instead
         return self.particles.burn_in(
             state.params, state.normalizer, self.config.truncation_length, windows, self.config.reset_at == "window"
         )

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-steps", type=int, help="total_steps of each run (sets the lr schedule); default --total-steps")
     parser.add_argument("--optimizer")
     parser.add_argument("--no-return-std-scaling", action="store_true")
-    parser.add_argument("--no-stagger", action="store_true")
+    parser.add_argument("--stagger", choices=["offset", "burn-in", "none"])
     parser.add_argument("--stop-at", type=float, default=350.0, help="stop a seed once its evaluation reaches this")
     parser.add_argument("--out", default="runs/swimmer_sample_efficiency")
     args = parser.parse_args(argv)
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if args.no_return_std_scaling:
         overrides["return_std_scaling"] = False
-    if args.no_stagger:
-        overrides["stagger"] = False
+    if args.stagger:
+        overrides["stagger"] = args.stagger
     per_seed, curves = [], []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         t0 = time.perf_counter()

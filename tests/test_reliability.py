@@ -28,7 +28,7 @@ def test_nan_reward_stops_with_iteration_and_particle_and_keeps_the_checkpoint(t
     NanRewardAfter.taken = 0
     run = tmp_path / "run"
     common = dict(env="Swimmer-v5", backend="gymnasium", num_pairs=2, truncation_length=50, horizon=200,
-                  eval_every=0, checkpoint_every=1, stagger=False, total_steps=10_000, run_dir=str(run),
+                  eval_every=0, checkpoint_every=1, stagger="none", total_steps=10_000, run_dir=str(run),
                   progress_bar=False)
     # 4 particles x 50 steps per iteration: the 1001st step is in iteration 6, particle 0
     factory = lambda: NanRewardAfter(gym.make("Swimmer-v5", max_episode_steps=200), steps=1000)  # noqa: E731
