@@ -187,7 +187,9 @@ def train(
     if resume:
         payload = checkpoint.restore(config.run_dir)
         state = jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(state, payload["agent"]))
-        runner.restore_particles(state, particle_key, payload["particles"])
+        if runner.restore_particles(state, particle_key, payload["particles"]) is False:
+            # the env's state could not be saved: particles start new episodes, so their ξ restart too
+            state = state._replace(accumulator=jnp.zeros_like(state.accumulator))
         iteration, env_steps = int(payload["iteration"]), int(payload["env_steps"])
         resumed_from = iteration
     else:
