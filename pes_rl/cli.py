@@ -127,18 +127,14 @@ def _cmd_eval(args) -> int:
     import envs
     from pes_rl.config import ConfigError
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
-    from pes_rl.loading import load_run, policy_for_env
+    from pes_rl.loading import env_for_policy, load_run, policy_for_env
 
     if args.episodes < 1:
         raise ConfigError(f"episodes must be an integer >= 1; got {args.episodes}")
     config, theta, normalizer = load_run(args.run_dir)
     env_name = args.env or config.env
     backend = envs.resolve_backend(args.backend or config.backend)
-    if backend == "mjx":
-        env = envs.make(env_name, "mjx", episode_length=config.horizon)
-    else:
-        env = envs.make(env_name, "gymnasium", num_envs=1, episode_length=config.horizon)
-        env.close()
+    env = env_for_policy(env_name, backend, config.horizon)
     policy, unravel = policy_for_env(config, theta, env)
     if backend == "mjx":
         import jax

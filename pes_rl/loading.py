@@ -31,6 +31,16 @@ def load_run(run_dir: str) -> tuple[Config, jnp.ndarray, NormalizerState]:
     return config, jnp.asarray(policy["params"]), normalizer
 
 
+def env_for_policy(env_name: str, backend: str, horizon: int):
+    """An env to build a policy for: the mjx env itself, or a one-member gymnasium batch
+    (closed: only its sizes and bounds are needed)."""
+    if backend == "mjx":
+        return envs.make(env_name, "mjx", episode_length=horizon)
+    env = envs.make(env_name, "gymnasium", num_envs=1, episode_length=horizon)
+    env.close()
+    return env
+
+
 def policy_for_env(config: Config, theta: jnp.ndarray, env) -> tuple:
     """The run's ``(policy, unravel)`` rebuilt for ``env``; a one-line error when the env's
     observation or action size does not fit the trained parameters."""
@@ -55,8 +65,7 @@ def load_policy(run_dir: str, env=None) -> Callable[[np.ndarray], np.ndarray]:
 
     config, theta, normalizer = load_run(run_dir)
     if env is None:
-        env = envs.make(config.env, "gymnasium", num_envs=1, episode_length=config.horizon)
-        env.close()
+        env = env_for_policy(config.env, "gymnasium", config.horizon)
     policy, unravel = policy_for_env(config, theta, env)
     return policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
 

@@ -130,17 +130,12 @@ def record_policy(config: Config, theta, normalizer: NormalizerState, out: str, 
                   backend: str | None = None, episodes: int = 1, seed: int = 0, width: int = 480,
                   height: int = 360) -> dict:
     """Render the deterministic policy θ for ``episodes`` episodes into ``out`` (mp4)."""
-    from pes_rl.loading import policy_for_env
+    from pes_rl.loading import env_for_policy, policy_for_env
     from pes_rl.policy_io import make_batched_act, policy_callable
 
     env_name = env_name or config.env
     backend = envs.resolve_backend(backend or config.backend)
-    if backend == "mjx":
-        probe = envs.make(env_name, "mjx", episode_length=config.horizon)
-    else:
-        probe = envs.make(env_name, "gymnasium", num_envs=1, episode_length=config.horizon)
-        probe.close()
-    policy, unravel = policy_for_env(config, theta, probe)
+    policy, unravel = policy_for_env(config, theta, env_for_policy(env_name, backend, config.horizon))
     if backend == "mjx":
         apply_flat = lambda th, o: policy.apply(unravel(th), o)  # noqa: E731
         frames, returns, dt = _mjx_frames(config, apply_flat, theta, normalizer, env_name, episodes, seed, width, height)
