@@ -72,3 +72,14 @@ def test_resume_refuses_a_changed_config(tmp_path):
 def test_bad_config_names_the_field(field, value, message):
     with pytest.raises(ConfigError, match=message):
         make_config(**{field: value})
+
+
+def test_mlp_policy_trains_and_its_actions_respect_the_bounds():
+    result = pes_rl.train(env="Pendulum-v1", backend="gymnasium", policy="mlp", hidden=(16, 16), num_pairs=2,
+                          truncation_length=50, horizon=100, total_steps=1200, eval_every=0, eval_episodes=2,
+                          normalize_obs=True, progress_bar=False)
+    sizes = [(layer["w"].shape, layer["b"].shape) for layer in result.params["layers"]]
+    assert sizes == [((16, 3), (16,)), ((16, 16), (16,)), ((1, 16), (1,))]
+    assert float(result.normalizer.count) > 0, "observation statistics were collected"
+    actions = result.policy(np.random.default_rng(0).normal(0, 100, (64, 3)))
+    assert np.all(np.abs(actions) <= 2.0) and np.any(actions != 0)
