@@ -83,8 +83,10 @@ class Config:
 
 # Settings that train well per env; the CLI and ``make_config`` fill unset fields from these.
 PRESETS: dict[str, dict[str, Any]] = {
+    # Tuned on gymnasium Swimmer-v5 with scripts/swimmer_sample_efficiency.py (README, "Swimmer").
     "swimmer": dict(
-        num_pairs=10, truncation_length=100, sigma=0.3, lr=0.1, return_std_scaling=True, total_steps=200_000
+        num_pairs=10, truncation_length=200, sigma=0.1, lr=0.15, return_std_scaling=True, total_steps=200_000,
+        eval_every=5,
     ),
     "inverted_pendulum": dict(
         num_pairs=8, truncation_length=100, sigma=0.3, lr=0.5, return_std_scaling=True, total_steps=100_000,
