@@ -92,10 +92,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         num_pairs=8, truncation_length=100, sigma=0.3, lr=0.5, return_std_scaling=True, total_steps=100_000,
         eval_every=10,
     ),
-    "hopper": dict(
-        num_pairs=32, truncation_length=100, sigma=0.05, lr=0.02, return_std_scaling=True, normalize_obs=True,
-        total_steps=2_000_000,
-    ),
 }
 
 

@@ -128,3 +128,22 @@ def test_record_writes_an_mp4_with_every_frame_and_motion(tmp_path):
     assert len(frames) == 2 * (40 + 1)  # per episode: the initial frame and one per env step
     assert frames[0].shape == (120, 160, 3)
     assert max(np.abs(b - a).mean() for a, b in zip(frames, frames[1:])) > 0.5, "consecutive frames should differ"
+
+
+def test_capture_video_records_at_each_evaluation(tmp_path):
+    run = tmp_path / "run"
+    out = pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--total-steps", "400", "--run-dir", str(run),
+                 "--num-pairs", "2", "-K", "20", "-T", "20", "--eval-every", "3", "--eval-episodes", "1",
+                 "--capture-video", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    videos = sorted(os.listdir(run / "videos"))
+    assert videos == ["iteration_000003.mp4", "iteration_000005.mp4"]  # 80 steps per iteration; the last at the end
+
+
+def test_eval_on_an_env_that_does_not_fit_the_policy_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    assert pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--total-steps", "200", "--run-dir", str(run),
+                  "--num-pairs", "1", "-K", "20", "-T", "20", "--eval-every", "0", "--no-progress").returncode == 0
+    out = pes_rl("eval", "--run-dir", str(run), "--env", "hopper", "--episodes", "1")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "does not match the run's policy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
