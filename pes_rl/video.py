@@ -37,6 +37,9 @@ class _FrameRenderer:
     def __init__(self, model: mujoco.MjModel, width: int, height: int):
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
+        if model.nlight == 0:  # some Brax models carry no light: brighten the headlight instead
+            model.vis.headlight.ambient[:] = 0.5
+            model.vis.headlight.diffuse[:] = 0.6
         self.model = model
         self.renderer = mujoco.Renderer(model, height=height, width=width)
         self.camera = _camera(model)

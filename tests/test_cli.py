@@ -147,3 +147,19 @@ def test_eval_on_an_env_that_does_not_fit_the_policy_is_one_line(tmp_path):
     out = pes_rl("eval", "--run-dir", str(run), "--env", "hopper", "--episodes", "1")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "does not match the run's policy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_record_a_brax_task_on_mjx(tmp_path):
+    """Brax's inverted pendulum (same sizes as gymnasium's) rendered from an MJX rollout."""
+    import imageio
+
+    run = tmp_path / "run"
+    assert pes_rl("train", "--env", "inverted_pendulum", "--backend", "gymnasium", "--total-steps", "400",
+                  "--run-dir", str(run), "--num-pairs", "1", "-K", "20", "-T", "30", "--eval-every", "0",
+                  "--no-progress").returncode == 0
+    video = tmp_path / "ip.mp4"
+    rec = pes_rl("record", "--run-dir", str(run), "--backend", "mjx", "--out", str(video), "--width", "96",
+                 "--height", "64")
+    assert rec.returncode == 0, rec.stderr
+    frames = list(imageio.get_reader(str(video)))
+    assert 2 <= len(frames) <= 31 and frames[0].shape == (64, 96, 3)
