@@ -161,5 +161,5 @@ def test_record_a_brax_task_on_mjx(tmp_path):
     rec = pes_rl("record", "--run-dir", str(run), "--backend", "mjx", "--out", str(video), "--width", "96",
                  "--height", "64")
     assert rec.returncode == 0, rec.stderr
-    frames = list(imageio.get_reader(str(video)))
+    frames = [f for f in imageio.get_reader(str(video))]
     assert 2 <= len(frames) <= 31 and frames[0].shape == (64, 96, 3)
