@@ -116,7 +116,7 @@ def _plot(curves: list[dict], path: str) -> None:
         ax.plot([c["env_steps"] for c in pts], [c["eval_return_mean"] for c in pts], label=f"seed {seed}")
     for th in THRESHOLDS:
         ax.axhline(th, color="gray", ls="--", lw=0.8)
-    ax.set_xlabel("environment steps (all particles, burn-in included)")
+    ax.set_xlabel("environment steps (every simulated step of every particle)")
     ax.set_ylabel("evaluation return (Swimmer-v5)")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -49,7 +49,7 @@ def test_resume_is_bit_identical(tmp_path):
 
 
 def test_resume_refuses_a_changed_config(tmp_path):
-    common = dict(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=50, horizon=200,
+    common = dict(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=50, horizon=200, sigma=0.3,
                   eval_every=0, progress_bar=False, total_steps=600, run_dir=str(tmp_path / "r"))
     pes_rl.train(**common)
     with pytest.raises(ConfigError, match=r"sigma \(checkpoint 0.3, now 0.2\)"):
