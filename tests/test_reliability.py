@@ -131,3 +131,17 @@ def test_foreign_checkpoint_is_refused(tmp_path):
     with pytest.raises(ValueError, match="checkpoint"):
         pes_rl.train(env="Pendulum-v1", run_dir=str(tmp_path / "pend"), resume=True, **base)
     assert json.loads((tmp_path / "pend" / "config.json").read_text())["env"] == "Pendulum-v1"
+
+
+def test_existing_run_dir_needs_resume_or_overwrite(tmp_path):
+    from pes_rl.config import ConfigError
+
+    base = dict(env="swimmer", backend="gymnasium", num_pairs=1, truncation_length=20, horizon=40, eval_every=0,
+                total_steps=100, progress_bar=False, run_dir=str(tmp_path / "r"))
+    pes_rl.train(**base)
+    (tmp_path / "r" / "marker").write_text("old run")
+    with pytest.raises(ConfigError, match="already exists; pass --resume .* or --overwrite"):
+        pes_rl.train(**base)
+    assert (tmp_path / "r" / "marker").exists(), "a refused run must not touch the old one"
+    pes_rl.train(**base, overwrite=True)
+    assert not (tmp_path / "r" / "marker").exists() and checkpoint.latest_step(str(tmp_path / "r")) is not None
