@@ -86,6 +86,19 @@ def pes_accumulate(accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array)
     return jnp.where(ended, 0.0, accumulator) + jnp.where(ended_last, 0.0, epsilon)
 
 
+def nres_accumulate(episode_noise: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
+    """NRES keeps one ε per particle per episode: the slot holds it while the episode
+    runs and is zeroed when it ends, which tells :func:`nres_noise` to draw anew."""
+    return jnp.where(jnp.any(dones, axis=-1, keepdims=True), 0.0, epsilon)
+
+
+def nres_noise(episode_noise: jax.Array, fresh: jax.Array) -> jax.Array:
+    """This window's ε for NRES: the episode's own ε, or ``fresh`` where a new episode begins
+    (an all-zero slot; a Gaussian draw is never exactly zero)."""
+    new_episode = jnp.all(episode_noise == 0, axis=-1, keepdims=True)
+    return jnp.where(new_episode, fresh, episode_noise)
+
+
 def return_std_scale(rewards: jax.Array, dones: jax.Array, sigma: float) -> jax.Array:
     """``σ / std(R)``: turns ``1/σ²`` into ``1/(σ · std(R))`` (ARS; the PES code's
     ``divide_by_variance``), making the step size invariant to the reward scale.

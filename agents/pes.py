@@ -21,7 +21,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from agents.estimators import antithetic, pes_accumulate, pes_gradient, return_std_scale
+from agents.estimators import (
+    antithetic,
+    nres_accumulate,
+    nres_noise,
+    pes_accumulate,
+    pes_gradient,
+    return_std_scale,
+)
+
+ESTIMATORS = ("pes", "tes", "nres")
 from agents.normalization import NormalizerState, init_normalizer, update_normalizer
 
 
@@ -34,6 +43,7 @@ class PESConfig:
     truncation_length: int = 100
     return_std_scaling: bool = False
     normalize_obs: bool = False
+    estimator: str = "pes"  # "pes", "tes" (ξ = ε: truncated ES) or "nres" (one ε per episode)
 
     @property
     def num_particles(self) -> int:
@@ -43,7 +53,9 @@ class PESConfig:
 class AgentState(NamedTuple):
     params: jax.Array  # θ, flat (D,)
     opt_state: optax.OptState
-    accumulator: jax.Array  # ξ, (P, D)
+    # (P, D). PES: ξ, every perturbation since the episode began. TES: unused (0).
+    # NRES: the episode's one perturbation (0 once it ended: draw a new one).
+    accumulator: jax.Array
     normalizer: NormalizerState
     key: jax.Array
     iteration: jax.Array
@@ -80,17 +92,35 @@ class PES:
         )
 
     def ask(self, state: AgentState) -> tuple[AgentState, jax.Array]:
-        """Draw ``ε_i ~ N(0, σ²I)`` for N pairs; returns per-particle ``ε`` (P, D)."""
+        """Draw ``ε_i ~ N(0, σ²I)`` for N pairs; returns per-particle ``ε`` (P, D).
+
+        NRES reuses each particle's episode noise and draws only for new episodes.
+        """
         key, noise_key = jax.random.split(state.key)
         noise = self.config.sigma * jax.random.normal(noise_key, (self.config.num_pairs, state.params.shape[0]))
-        return state._replace(key=key), antithetic(noise.astype(state.params.dtype))
+        epsilon = antithetic(noise.astype(state.params.dtype))
+        if self.config.estimator == "nres":
+            epsilon = nres_noise(state.accumulator, epsilon)
+        return state._replace(key=key), epsilon
 
     def gradient(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
-        """The ascent direction ĝ (see :func:`agents.estimators.pes_gradient`)."""
-        grad = pes_gradient(state.accumulator, epsilon, result.rewards, result.dones, self.config.sigma)
+        """The ascent direction ĝ (see :func:`agents.estimators.pes_gradient`).
+
+        PES weights this window's returns by ξ + ε; truncated ES by ε alone (ξ = 0, biased);
+        NRES by the episode's reused ε alone (unbiased: that ε drove every step so far).
+        """
+        accumulator = state.accumulator if self.config.estimator == "pes" else jnp.zeros_like(state.accumulator)
+        grad = pes_gradient(accumulator, epsilon, result.rewards, result.dones, self.config.sigma)
         if self.config.return_std_scaling:
             grad = grad * return_std_scale(result.rewards, result.dones, self.config.sigma)
         return grad
+
+    def next_accumulator(self, accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
+        if self.config.estimator == "pes":
+            return pes_accumulate(accumulator, epsilon, dones)
+        if self.config.estimator == "nres":
+            return nres_accumulate(accumulator, epsilon, dones)
+        return jnp.zeros_like(accumulator)
 
     def tell(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> tuple[AgentState, dict]:
         """Estimate ĝ, take the optimizer step on ``-ĝ``, advance ξ and the normaliser."""
@@ -118,7 +148,7 @@ class PES:
         new_state = AgentState(
             params=params,
             opt_state=opt_state,
-            accumulator=pes_accumulate(state.accumulator, epsilon, result.dones),
+            accumulator=self.next_accumulator(state.accumulator, epsilon, result.dones),
             normalizer=normalizer,
             key=state.key,
             iteration=state.iteration + 1,

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 
-AGENTS = ("pes",)
 POLICIES = ("linear", "mlp")
 BACKENDS = ("auto", "mjx", "gymnasium")
 
@@ -28,7 +27,8 @@ def _train_parser(sub) -> None:
     )
     p.add_argument("--env", help="short name (swimmer, hopper, ...) or a gymnasium id (gymnasium backend); default swimmer")
     p.add_argument("--backend", choices=None, help="auto (mjx on GPU/TPU, else gymnasium), mjx or gymnasium; default auto")
-    p.add_argument("--agent", help="estimator: pes; default pes")
+    p.add_argument("--agent", help="pes (default), es (full-episode ES: K = T), tes (truncated ES: biased) or "
+                   "nres (noise-reuse ES: one perturbation per episode)")
     p.add_argument("--total-steps", type=int, help="env steps to train for (every particle step, burn-in included)")
     p.add_argument("--seed", type=int, help="random seed; default 0")
     p.add_argument("--run-dir", help="where config.json, progress.csv, tb/ and checkpoints/ go; default runs/ENV_AGENT_seedS")

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-AGENTS = ("pes",)
+# pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES
+AGENTS = ("pes", "es", "tes", "nres")
 POLICIES = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("auto", "mjx", "gymnasium")
@@ -114,6 +115,8 @@ def make_config(**overrides: Any) -> Config:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     env = overrides.get("env", Config.env)
     merged = {**PRESETS.get(env, {}), **overrides}
+    if merged.get("agent") == "es":  # full ES: one window per episode
+        merged["truncation_length"] = merged.get("horizon", Config.horizon)
     config = Config.from_dict(merged)
     validate(config)
     return config
@@ -143,6 +146,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"stagger must be one of {', '.join(STAGGERS)}; got {config.stagger!r}")
     if config.reset_at not in RESET_AT:
         raise ConfigError(f"reset_at must be one of {', '.join(RESET_AT)}; got {config.reset_at!r}")
+    if config.agent == "nres" and config.reset_at != "window":
+        raise ConfigError("reset_at must be window for agent nres (its noise changes only between windows)")
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {config.optimizer!r}")
     known = config.env in envs.ENV_NAMES

@@ -169,7 +169,10 @@ def train(
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
     agent = PES(
-        PESConfig(config.num_pairs, config.sigma, config.truncation_length, config.return_std_scaling, config.normalize_obs),
+        PESConfig(
+            config.num_pairs, config.sigma, config.truncation_length, config.return_std_scaling, config.normalize_obs,
+            estimator="pes" if config.agent == "es" else config.agent,
+        ),
         make_optimizer(config),
     )
     key = jax.random.PRNGKey(config.seed)

@@ -163,3 +163,17 @@ def test_record_a_brax_task_on_mjx(tmp_path):
     assert rec.returncode == 0, rec.stderr
     frames = [f for f in imageio.get_reader(str(video))]
     assert 2 <= len(frames) <= 31 and frames[0].shape == (64, 96, 3)
+
+
+@pytest.mark.parametrize("agent", ["pes", "es", "tes", "nres"])
+def test_every_agent_trains_through_the_cli(tmp_path, agent):
+    run = tmp_path / agent
+    out = pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--agent", agent, "--total-steps", "800",
+                 "--run-dir", str(run), "--num-pairs", "2", "-K", "20", "-T", "40", "--eval-every", "0",
+                 "--eval-episodes", "1", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert config["agent"] == agent
+    assert config["truncation_length"] == (40 if agent == "es" else 20)
+    rows = list(csv.DictReader((run / "progress.csv").open()))
+    assert float(rows[-1]["param_norm"]) > 0, "the agent updated the policy"

@@ -26,23 +26,24 @@ W = -(-T // K)
 WARMUP, ITERATIONS = 2 * W, 240
 
 
-def per_pair_estimates(accumulator_fn=None, reset_at_window_end=False):
-    """Time-averaged per-pair PES (and TES) gradient estimates, shape (N,) each."""
+def per_pair_estimates(accumulator_fn=None, reset_at_window_end=False, estimator="pes"):
+    """Time-averaged per-pair estimates of ``estimator`` and of truncated ES, shape (N,) each."""
     env = InfluenceBalancing(episode_length=T)
     window = jax_unroll.make_window(env, lambda th, obs: th, K, False, reset_at_window_end)
-    agent = PES(PESConfig(num_pairs=N, sigma=SIGMA, truncation_length=K), optax.sgd(0.0))
+    agent = PES(PESConfig(num_pairs=N, sigma=SIGMA, truncation_length=K, estimator=estimator), optax.sgd(0.0))
     key = jax.random.PRNGKey(0)
     state = agent.init(jnp.array([THETA]), key, env.observation_size)
     particles = jax_unroll.init_particles(env, jax.random.split(key, N))
     stagger = np.random.default_rng(0).integers(0, W, size=N)
     particles, _ = jax_unroll.make_burn_in(window)(state.params, state.normalizer, particles, jnp.asarray(np.r_[stagger, stagger]))
-    accumulate = accumulator_fn or estimators.pes_accumulate
+    accumulate = accumulator_fn or agent.next_accumulator
 
     def iteration(carry, _):
         state, particles = carry
         state, eps = agent.ask(state)
         particles, out = jax.vmap(window, in_axes=(0, None, 0))(state.params + eps, state.normalizer, particles)
-        pes = estimators.pes_particle_estimates(state.accumulator, eps, out["rewards"], out["dones"], SIGMA)[:, 0]
+        xi = state.accumulator if estimator == "pes" else jnp.zeros_like(eps)
+        pes = estimators.pes_particle_estimates(xi, eps, out["rewards"], out["dones"], SIGMA)[:, 0]
         tes = estimators.pes_particle_estimates(jnp.zeros_like(eps), eps, out["rewards"], out["dones"], SIGMA)[:, 0]
         state = state._replace(accumulator=accumulate(state.accumulator, eps, out["dones"]))
         pair = lambda g: 0.5 * (g[:N] + g[N:])  # noqa: E731
@@ -99,3 +100,12 @@ def test_breaking_the_accumulator_breaks_unbiasedness(exact, reset_at):
     mean, se = pes.mean(), pes.std(ddof=1) / np.sqrt(N)
     print(f"broken PES {mean:.4f} ± {se:.4f} vs exact {exact:.4f}")
     assert abs(mean - exact) > 4 * se
+
+
+def test_nres_is_unbiased_too():
+    """Noise-reuse ES (one ε per episode, reused every window) also matches the exact gradient."""
+    exact = float(jax.grad(episode_return)(jnp.float32(THETA), T)) / W
+    nres, _ = per_pair_estimates(reset_at_window_end=True, estimator="nres")
+    mean, se = nres.mean(), nres.std(ddof=1) / np.sqrt(N)
+    print(f"NRES {mean:.4f} ± {se:.4f} vs exact {exact:.4f} ({(mean - exact) / se:+.2f} SE)")
+    assert abs(mean - exact) < 4 * se

@@ -66,7 +66,7 @@ def test_resume_refuses_a_changed_config(tmp_path):
         ("total_steps", -5, "total_steps must be an integer >= 1"),
         ("env", "swimer", "env must be one of swimmer"),
         ("backend", "tpu", "backend must be one of auto, mjx, gymnasium"),
-        ("agent", "ppo", "agent must be one of pes"),
+        ("agent", "ppo", "agent must be one of pes, es, tes, nres"),
         ("policy", "cnn", "policy must be one of linear, mlp"),
         ("reset_at", "never", "reset_at must be one of window, step"),
         ("hidden", "64,x", "hidden must be comma-separated positive integers"),
