@@ -78,3 +78,40 @@ def test_normalizer_merges_batches_like_numpy():
     z = normalize(state, jnp.asarray(everything), True)
     np.testing.assert_allclose(np.asarray(z).mean(0), 0.0, atol=1e-4)
     np.testing.assert_array_equal(normalize(state, jnp.ones(4), False), jnp.ones(4))
+
+
+def _influence_run(estimator, truncation_length, horizon, iterations=6, reset_xi=False):
+    """θ after a few real PES-family iterations on influence balancing (lr > 0)."""
+    import jax
+    import optax
+
+    from agents import jax_unroll
+    from agents.pes import PES, PESConfig
+    from envs.influence import InfluenceBalancing
+
+    env = InfluenceBalancing(episode_length=horizon)
+    window = jax_unroll.make_window(env, lambda th, obs: th, truncation_length, False, True)
+    agent = PES(PESConfig(num_pairs=8, sigma=0.1, truncation_length=truncation_length, estimator=estimator),
+                optax.sgd(1e-4))
+    iteration = jax.jit(jax_unroll.make_iteration(agent, window))
+    key = jax.random.PRNGKey(0)
+    state = agent.init(jnp.array([0.5]), key, env.observation_size)
+    particles = jax_unroll.init_particles(env, jax.random.split(key, 8))
+    thetas = []
+    for _ in range(iterations):
+        if reset_xi:
+            state = state._replace(accumulator=jnp.zeros_like(state.accumulator))
+        state, particles, _ = iteration(state, particles)
+        thetas.append(float(state.params[0]))
+    return thetas
+
+
+def test_pes_with_one_window_per_episode_is_es():
+    """K = T: ξ is 0 at every window start, so PES and (full-episode) ES take identical steps."""
+    assert _influence_run("pes", 10, 10) == _influence_run("tes", 10, 10)
+
+
+def test_truncated_es_is_pes_whose_xi_is_reset_every_window():
+    pes_reset = _influence_run("pes", 5, 20, reset_xi=True)
+    assert pes_reset == _influence_run("tes", 5, 20)
+    assert pes_reset != _influence_run("pes", 5, 20), "with ξ kept, PES must differ from truncated ES"
