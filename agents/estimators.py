@@ -86,6 +86,14 @@ def pes_accumulate(accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array)
     return jnp.where(ended, 0.0, accumulator) + jnp.where(ended_last, 0.0, epsilon)
 
 
+def relative_spread(particle_estimates: jax.Array) -> jax.Array:
+    """``tr Cov(g_p) / ||mean_p g_p||²``: the spread of the P per-particle estimates relative
+    to their mean (the variance diagnostic; ~P / SNR² of the averaged estimate)."""
+    mean = jnp.mean(particle_estimates, axis=0)
+    trace_cov = jnp.sum(jnp.var(particle_estimates, axis=0))
+    return trace_cov / jnp.maximum(jnp.sum(mean**2), 1e-30)
+
+
 def nres_accumulate(episode_noise: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
     """NRES keeps one ε per particle per episode: the slot holds it while the episode
     runs and is zeroed when it ends, which tells :func:`nres_noise` to draw anew."""

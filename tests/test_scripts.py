@@ -1,0 +1,33 @@
+"""The reproduction and measurement scripts run (smoke mode) and say what they should."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def test_reproduce_influence_smoke(tmp_path):
+    out = subprocess.run([sys.executable, str(SCRIPTS / "reproduce_influence.py"), "--smoke", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    optimum = summary["optimum_steady_state"]
+    assert abs(optimum + 1 / 6) < 1e-5
+    final = summary["final_theta"]
+    # PES and NRES head for the optimum from θ0 = 0.5; truncated ES and TBPTT(K=1) move away from it
+    assert abs(final["PES"] - optimum) < 0.1 and abs(final["NRES"] - optimum) < 0.1
+    assert final["TES"] > 0.5 and final["TBPTT K=1"] > 0.5
+    assert (tmp_path / "influence.png").stat().st_size > 0 and (tmp_path / "influence.csv").exists()
+
+
+def test_swimmer_sample_efficiency_script(tmp_path):
+    out = subprocess.run([sys.executable, str(SCRIPTS / "swimmer_sample_efficiency.py"), "--seeds", "1", "--total-steps",
+                          "8000", "--eval-every", "2", "--eval-episodes", "1", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seeds"][0]["seed"] == 0 and "median_steps_to_325" in summary
+    assert (tmp_path / "curves.csv").read_text().startswith("seed,iteration,env_steps")
+    assert (tmp_path / "returns.png").stat().st_size > 0
