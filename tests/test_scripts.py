@@ -31,3 +31,12 @@ def test_swimmer_sample_efficiency_script(tmp_path):
     assert summary["seeds"][0]["seed"] == 0 and "median_steps_to_325" in summary
     assert (tmp_path / "curves.csv").read_text().startswith("seed,iteration,env_steps")
     assert (tmp_path / "returns.png").stat().st_size > 0
+
+
+def test_reproduce_swimmer_smoke(tmp_path):
+    out = subprocess.run([sys.executable, str(SCRIPTS / "reproduce_swimmer.py"), "--smoke", "--settings", "ours",
+                          "--total-steps", "6000", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = (tmp_path / "summary.csv").read_text().strip().splitlines()
+    assert [r.split(",")[1] for r in rows[1:]] == ["es", "tes", "pes", "nres"]
+    assert (tmp_path / "swimmer.png").stat().st_size > 0
