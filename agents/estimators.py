@@ -86,6 +86,23 @@ def pes_accumulate(accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array)
     return jnp.where(ended, 0.0, accumulator) + jnp.where(ended_last, 0.0, epsilon)
 
 
+def truncations_in_episode(truncations: jax.Array, dones: jax.Array) -> jax.Array:
+    """Windows whose noise ξ holds after this window (the count behind :func:`pes_accumulate`):
+    +1 if the episode went on, 1 after a mid-window reset, 0 when it ended on the last step."""
+    ended = jnp.any(dones, axis=-1)
+    return jnp.where(ended, jnp.where(dones[:, -1], 0, 1), truncations + 1).astype(truncations.dtype)
+
+
+def spread_by_truncation(particle_estimates: jax.Array, truncations: jax.Array, buckets: int) -> jax.Array:
+    """Mean ``||g_p||²`` of the per-particle estimates grouped by the window's index in its
+    episode (``truncations + 1``; the last bucket holds all later ones); NaN for empty buckets."""
+    index = jnp.clip(truncations, 0, buckets - 1)
+    sq_norm = jnp.sum(particle_estimates**2, axis=-1)
+    sums = jnp.zeros(buckets).at[index].add(sq_norm)
+    counts = jnp.zeros(buckets).at[index].add(1.0)
+    return jnp.where(counts > 0, sums / jnp.maximum(counts, 1.0), jnp.nan)
+
+
 def relative_spread(particle_estimates: jax.Array) -> jax.Array:
     """``tr Cov(g_p) / ||mean_p g_p||²``: the spread of the P per-particle estimates relative
     to their mean (the variance diagnostic; ~P / SNR² of the averaged estimate)."""

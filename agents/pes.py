@@ -26,9 +26,14 @@ from agents.estimators import (
     nres_accumulate,
     nres_noise,
     pes_accumulate,
-    pes_gradient,
+    pes_particle_estimates,
+    relative_spread,
     return_std_scale,
+    spread_by_truncation,
+    truncations_in_episode,
 )
+
+SPREAD_BUCKETS = 10  # windows-into-the-episode resolution of the variance diagnostic
 
 ESTIMATORS = ("pes", "tes", "nres")
 from agents.normalization import NormalizerState, init_normalizer, update_normalizer
@@ -56,6 +61,7 @@ class AgentState(NamedTuple):
     # (P, D). PES: ξ, every perturbation since the episode began. TES: unused (0).
     # NRES: the episode's one perturbation (0 once it ended: draw a new one).
     accumulator: jax.Array
+    truncations: jax.Array  # (P,) windows since the particle's episode began (whose noise ξ holds)
     normalizer: NormalizerState
     key: jax.Array
     iteration: jax.Array
@@ -86,6 +92,7 @@ class PES:
             params=params,
             opt_state=self.optimizer.init(params),
             accumulator=jnp.zeros((self.config.num_particles, params.shape[0]), params.dtype),
+            truncations=jnp.zeros((self.config.num_particles,), jnp.int32),
             normalizer=init_normalizer(observation_size),
             key=key,
             iteration=jnp.zeros((), jnp.int32),
@@ -103,14 +110,22 @@ class PES:
             epsilon = nres_noise(state.accumulator, epsilon)
         return state._replace(key=key), epsilon
 
-    def gradient(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
-        """The ascent direction ĝ (see :func:`agents.estimators.pes_gradient`).
+    def particle_estimates(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
+        """The P per-particle terms whose mean is ĝ (before return-std scaling).
 
         PES weights this window's returns by ξ + ε; truncated ES by ε alone (ξ = 0, biased);
         NRES by the episode's reused ε alone (unbiased: that ε drove every step so far).
+        See :func:`agents.estimators.pes_gradient` for the equation.
         """
         accumulator = state.accumulator if self.config.estimator == "pes" else jnp.zeros_like(state.accumulator)
-        grad = pes_gradient(accumulator, epsilon, result.rewards, result.dones, self.config.sigma)
+        return pes_particle_estimates(accumulator, epsilon, result.rewards, result.dones, self.config.sigma)
+
+    def gradient(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
+        """The ascent direction ĝ."""
+        return self._scaled_mean(self.particle_estimates(state, epsilon, result), result)
+
+    def _scaled_mean(self, estimates: jax.Array, result: WindowResult) -> jax.Array:
+        grad = jnp.mean(estimates, axis=0)
         if self.config.return_std_scaling:
             grad = grad * return_std_scale(result.rewards, result.dones, self.config.sigma)
         return grad
@@ -124,7 +139,8 @@ class PES:
 
     def tell(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> tuple[AgentState, dict]:
         """Estimate ĝ, take the optimizer step on ``-ĝ``, advance ξ and the normaliser."""
-        grad = self.gradient(state, epsilon, result)
+        estimates = self.particle_estimates(state, epsilon, result)
+        grad = self._scaled_mean(estimates, result)
         updates, opt_state = self.optimizer.update(-grad, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         normalizer = state.normalizer
@@ -140,6 +156,9 @@ class PES:
             "param_norm": jnp.linalg.norm(params),
             "resets": jnp.sum(result.dones),
             "env_steps": result.steps,
+            # variance diagnostics: tr Cov(g_p)/||ĝ||², and E||g_p||² by window index in the episode
+            "grad_spread": relative_spread(estimates),
+            "grad_sq_norm_by_truncation": spread_by_truncation(estimates, state.truncations, SPREAD_BUCKETS),
             # the first particle whose window return is not finite, or -1
             "nonfinite_particle": jnp.where(
                 jnp.all(jnp.isfinite(window_returns)), -1, jnp.argmax(~jnp.isfinite(window_returns))
@@ -149,6 +168,7 @@ class PES:
             params=params,
             opt_state=opt_state,
             accumulator=self.next_accumulator(state.accumulator, epsilon, result.dones),
+            truncations=truncations_in_episode(state.truncations, result.dones),
             normalizer=normalizer,
             key=state.key,
             iteration=state.iteration + 1,

@@ -19,6 +19,7 @@ COLUMNS = (
     "eval_return_mean",
     "eval_return_std",
     "grad_norm",
+    "grad_spread",
     "param_norm",
     "resets",
 )
@@ -58,7 +59,13 @@ class RunLogger:
             self.csv_file.flush()
         if self.writer is not None:
             for k, v in row.items():
-                if k not in ("iteration", "env_steps") and v is not None and not (isinstance(v, float) and math.isnan(v)):
+                if k in ("iteration", "env_steps") or v is None:
+                    continue
+                if isinstance(v, list):  # a vector metric: one curve per entry (e.g. per window index)
+                    for j, x in enumerate(v, start=1):
+                        if math.isfinite(x):
+                            self.writer.add_scalar(f"{k}/{j}", x, row["env_steps"])
+                elif not (isinstance(v, float) and math.isnan(v)):
                     self.writer.add_scalar(k, v, row["env_steps"])
         shown = row.get("eval_return_mean")
         if shown is None or (isinstance(shown, float) and math.isnan(shown)):

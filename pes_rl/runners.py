@@ -32,7 +32,12 @@ def burn_in_windows(config, num_pairs: int, seed: int) -> np.ndarray:
 def _iteration_rows(metrics: dict) -> list[dict]:
     metrics = jax.device_get(metrics)
     n = len(next(iter(metrics.values())))
-    return [{k: float(v[i]) for k, v in metrics.items()} for i in range(n)]
+    return [{k: _value(v[i]) for k, v in metrics.items()} for i in range(n)]
+
+
+def _value(x):
+    """A scalar metric as a float, a vector one as a list of floats."""
+    return np.asarray(x).tolist() if np.ndim(x) else float(x)
 
 
 class JaxRunner:
@@ -118,7 +123,7 @@ class HostRunner:
                 steps=np.int32(out["steps"]),
             )
             state, metrics = self._tell(state, epsilon, result)
-            rows.append({k: float(v) for k, v in jax.device_get(metrics).items()})
+            rows.append({k: _value(v) for k, v in jax.device_get(metrics).items()})
         return state, rows
 
     def particles_payload(self) -> dict:

@@ -56,6 +56,14 @@ class TrainResult:
         return evals[-1] if evals else None
 
 
+def _nanmean_columns(rows: list[list[float]]) -> list[float]:
+    """Column means ignoring NaN (an empty column stays NaN), without numpy's warning."""
+    values = np.array(rows, float)
+    counts = np.isfinite(values).sum(axis=0)
+    sums = np.where(np.isfinite(values), values, 0.0).sum(axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).tolist()
+
+
 def planned_iterations(config: Config) -> int:
     """Iterations a run of ``total_steps`` will take, burn-in ignored (for schedules)."""
     return max(1, math.ceil(config.total_steps / config.steps_per_iteration))
@@ -252,6 +260,8 @@ def train(
                 "eval_return_mean": None,
                 "eval_return_std": None,
                 "grad_norm": last["grad_norm"],
+                "grad_spread": float(np.nanmean([r["grad_spread"] for r in rows])),
+                "grad_sq_norm_by_truncation": _nanmean_columns([r["grad_sq_norm_by_truncation"] for r in rows]),
                 "param_norm": last["param_norm"],
                 "resets": sum(r["resets"] for r in rows),
             }

@@ -115,3 +115,14 @@ def test_truncated_es_is_pes_whose_xi_is_reset_every_window():
     pes_reset = _influence_run("pes", 5, 20, reset_xi=True)
     assert pes_reset == _influence_run("tes", 5, 20)
     assert pes_reset != _influence_run("pes", 5, 20), "with ξ kept, PES must differ from truncated ES"
+
+
+def test_truncation_counter_and_spread_buckets():
+    dones = jnp.array([[0, 0], [0, 1], [1, 0]], bool)
+    # went on: +1; ended on the last step: 0; reset mid-window: 1 (the new episode has run one window's noise)
+    np.testing.assert_array_equal(estimators.truncations_in_episode(jnp.array([2, 2, 2]), dones), [3, 0, 1])
+    g = jnp.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, 0.0]])
+    by = estimators.spread_by_truncation(g, jnp.array([0, 0, 1, 7]), buckets=3)
+    np.testing.assert_allclose(by, [2.5, 9.0, 0.0])
+    assert np.isnan(estimators.spread_by_truncation(g, jnp.array([0, 0, 0, 0]), buckets=2)[1])
+    np.testing.assert_allclose(estimators.relative_spread(jnp.array([[1.0], [3.0]])), 1.0 / 4.0)
