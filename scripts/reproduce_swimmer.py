@@ -4,7 +4,8 @@ For each setting and method, trains ``--seeds`` seeds through ``pes_rl.train`` (
 evaluations of the deterministic policy), then writes ``OUT/curves.csv`` (every evaluation),
 ``OUT/summary.csv`` (median env steps to 325 and 350 per method) and ``OUT/swimmer.png``
 (mean ± std of the evaluation return against env steps; a seed that stopped at 350 keeps its last
-value).
+value) and ``OUT/variance.png`` (the variance diagnostic: mean ``||g_p||²`` of the per-particle
+estimates by the window's index in its episode, relative to the first window).
 
     python scripts/reproduce_swimmer.py --seeds 5 --total-steps 300000 --out docs/swimmer_methods
     python scripts/reproduce_swimmer.py --smoke        # < 2 minutes on a CPU
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     import pes_rl
 
     os.makedirs(args.out, exist_ok=True)
-    curves, summary = [], []
+    curves, summary, variance = [], [], {}
     for setting in args.settings:
         for agent, overrides in SETTINGS[setting].items():
             crossings = {th: [] for th in THRESHOLDS}
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                    "wall_time": r["wall_time"], "eval_return": r["eval_return_mean"]})
                 for th in THRESHOLDS:
                     crossings[th].append(first_crossing(rows, th, "env_steps"))
+                by_window = [r["grad_sq_norm_by_truncation"] for r in result.metrics if r.get("grad_sq_norm_by_truncation")]
+                if by_window:
+                    variance.setdefault((setting, agent), []).append(np.nanmean(np.array(by_window, float), axis=0))
             entry = {"setting": setting, "agent": agent, "seeds": args.seeds,
                      **{f"median_steps_to_{th:.0f}": median_or_none(crossings[th]) for th in THRESHOLDS},
                      **{f"reached_{th:.0f}": sum(c is not None for c in crossings[th]) for th in THRESHOLDS}}
@@ -78,7 +82,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
             writer.writeheader()
             writer.writerows(rows)
     _plot(curves, args.settings, args.total_steps, os.path.join(args.out, "swimmer.png"))
+    _plot_variance(variance, os.path.join(args.out, "variance.png"))
     return summary
+
+
+def _plot_variance(variance: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (setting, agent), per_seed in sorted(variance.items()):
+        curve = np.nanmean(np.array(per_seed), axis=0)
+        windows = np.flatnonzero(np.isfinite(curve)) + 1
+        if agent != "es" and len(windows) > 1:
+            ax.semilogy(windows, curve[windows - 1] / curve[windows[0] - 1], marker="o", label=f"{agent.upper()} ({setting})")
+    ax.set_xlabel("window index within the episode (last bucket: all later)")
+    ax.set_ylabel("E||g_p||² relative to the first window")
+    ax.set_title("per-particle gradient-estimate variance, Swimmer")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _plot(curves: list[dict], settings: list[str], total_steps: int, path: str) -> None:
