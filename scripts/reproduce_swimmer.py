@@ -17,6 +17,7 @@ import argparse
 import csv
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -94,7 +95,9 @@ def _plot_variance(variance: dict, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for (setting, agent), per_seed in sorted(variance.items()):
-        curve = np.nanmean(np.array(per_seed), axis=0)
+        with warnings.catch_warnings():  # buckets no particle reached are NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            curve = np.nanmean(np.array(per_seed), axis=0)
         windows = np.flatnonzero(np.isfinite(curve)) + 1
         if agent != "es" and len(windows) > 1:
             ax.semilogy(windows, curve[windows - 1] / curve[windows[0] - 1], marker="o", label=f"{agent.upper()} ({setting})")
@@ -126,7 +129,9 @@ def _plot(curves: list[dict], settings: list[str], total_steps: int, path: str) 
                     runs.append(np.interp(grid, x, y, left=np.nan, right=y[-1]))
             if runs:
                 runs = np.array(runs)
-                mean, std = np.nanmean(runs, 0), np.nanstd(runs, 0)
+                with warnings.catch_warnings():  # grid points before a seed's first evaluation are NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean, std = np.nanmean(runs, 0), np.nanstd(runs, 0)
                 ax.plot(grid, mean, label=agent.upper())
                 ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
         for th in THRESHOLDS:
