@@ -177,3 +177,17 @@ def test_every_agent_trains_through_the_cli(tmp_path, agent):
     assert config["truncation_length"] == (40 if agent == "es" else 20)
     rows = list(csv.DictReader((run / "progress.csv").open()))
     assert float(rows[-1]["param_norm"]) > 0, "the agent updated the policy"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("agent", ["es", "tes", "nres"])
+def test_baseline_agents_train_on_mjx_through_the_cli(tmp_path, agent):
+    """PES itself runs on mjx in test_train_on_mjx_then_eval_on_both_backends."""
+    run = tmp_path / agent
+    out = pes_rl("train", "--env", "swimmer", "--backend", "mjx", "--eval-backend", "gymnasium", "--agent", agent,
+                 "--num-pairs", "2", "-K", "10", "-T", "20", "--total-steps", "240", "--eval-every", "0",
+                 "--eval-episodes", "1", "--run-dir", str(run), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader((run / "progress.csv").open()))
+    assert int(rows[-1]["env_steps"]) >= 240 and float(rows[-1]["param_norm"]) > 0
+    assert json.loads((run / "config.json").read_text())["truncation_length"] == (20 if agent == "es" else 10)

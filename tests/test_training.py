@@ -87,13 +87,3 @@ def test_mlp_policy_trains_and_its_actions_respect_the_bounds():
     actions = result.policy(np.random.default_rng(0).normal(0, 100, (64, 3)))
     assert np.all(np.abs(actions) <= 2.0) and np.any(actions != 0)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("agent", ["es", "tes", "nres"])
-def test_baseline_agents_train_on_mjx(agent):
-    """PES itself runs on mjx in tests/test_cli.py; the baselines take the same jitted path."""
-    result = pes_rl.train(env="swimmer", backend="mjx", eval_backend="gymnasium", agent=agent, num_pairs=2,
-                          truncation_length=10, horizon=20, total_steps=240, eval_every=0, eval_episodes=1,
-                          progress_bar=False)
-    assert result.env_steps >= 240 and np.linalg.norm(result.flat_params) > 0
-    assert result.config.truncation_length == (20 if agent == "es" else 10)
