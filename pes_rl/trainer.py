@@ -56,6 +56,20 @@ class TrainResult:
         return evals[-1] if evals else None
 
 
+def _raise_if_diverged(rows: list[dict], first_iteration: int) -> None:
+    """The NaN/inf guard: raised before anything of these iterations is saved."""
+    for at, r in enumerate(rows, start=first_iteration):
+        if r["nonfinite_particle"] >= 0:
+            raise TrainingDiverged(
+                f"non-finite return at iteration {at}, particle {int(r['nonfinite_particle'])}; "
+                "stopped, the last checkpoint is intact"
+            )
+        if not (math.isfinite(r["grad_norm"]) and math.isfinite(r["param_norm"])):
+            raise TrainingDiverged(
+                f"non-finite gradient or parameters at iteration {at}; stopped, the last checkpoint is intact"
+            )
+
+
 def _nanmean_columns(rows: list[list[float]]) -> list[float]:
     """Column means ignoring NaN (an empty column stays NaN), without numpy's warning."""
     values = np.array(rows, float)
@@ -209,7 +223,6 @@ def train(
     logger = RunLogger(config.run_dir, config.total_steps, env_steps, config.progress_bar, resume_iteration=resumed_from)
     metrics: list[dict] = []
     t_start = time.perf_counter()
-    steps_at_start = env_steps
 
     def save_checkpoint():
         if config.run_dir is None:
@@ -237,18 +250,8 @@ def train(
             iteration += len(rows)
             window_steps = int(sum(r["env_steps"] for r in rows))
             env_steps += window_steps
+            _raise_if_diverged(rows, first_iteration=iteration - len(rows) + 1)
             last = rows[-1]
-            for i, r in enumerate(rows):
-                at = iteration - len(rows) + i + 1
-                if r["nonfinite_particle"] >= 0:
-                    raise TrainingDiverged(
-                        f"non-finite return at iteration {at}, particle {int(r['nonfinite_particle'])}; "
-                        "stopped, the last checkpoint is intact"
-                    )
-                if not (math.isfinite(r["grad_norm"]) and math.isfinite(r["param_norm"])):
-                    raise TrainingDiverged(
-                        f"non-finite gradient or parameters at iteration {at}; stopped, the last checkpoint is intact"
-                    )
             row = {
                 "iteration": iteration,
                 "env_steps": env_steps,
