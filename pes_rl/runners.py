@@ -20,11 +20,12 @@ from agents.pes import PES, AgentState, WindowResult
 from pes_rl import checkpoint
 
 
-def burn_in_windows(config, num_pairs: int, seed: int) -> np.ndarray:
-    """Per-particle burn-in lengths in windows, ``b_i ~ U{0..ceil(T/K)-1}``, shared by a pair."""
+def burn_in_windows(config, num_pairs: int, seed: int, horizon: int) -> np.ndarray:
+    """Per-particle stagger in windows, ``b_i ~ U{0..ceil(T/K)-1}``, shared by a pair; T is the
+    env's own time limit (a user's env factory may set one other than ``config.horizon``)."""
     if config.stagger == "none":
         return np.zeros(2 * num_pairs, np.int64)
-    windows = math.ceil(config.horizon / config.truncation_length)
+    windows = math.ceil(horizon / config.truncation_length)
     per_pair = np.random.default_rng([seed, 7]).integers(0, windows, size=num_pairs)
     return np.concatenate([per_pair, per_pair])
 
@@ -56,7 +57,7 @@ class JaxRunner:
     def start(self, state: AgentState, key: jax.Array) -> int:
         pair_keys = jax.random.split(key, self.config.num_pairs)
         self.particles = jax.jit(lambda k: jax_unroll.init_particles(self.env, k))(pair_keys)
-        windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
+        windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed, self.env.episode_length)
         if self.config.stagger == "offset":
             env_state = self.particles.env_state
             offsets = jnp.asarray(windows * self.config.truncation_length, env_state.steps.dtype)
@@ -93,7 +94,7 @@ class HostRunner:
 
     def start(self, state: AgentState, key: jax.Array) -> int:
         del key
-        windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed)
+        windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed, self.env.episode_length)
         if self.config.stagger == "offset":
             try:
                 self.env.advance_time_limit(windows * self.config.truncation_length)
