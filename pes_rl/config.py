@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES

@@ -86,7 +86,6 @@ class HostRunner:
 
     def __init__(self, config, agent: PES, apply_flat, env: envs.BatchedEnv, chunk: int):
         self.config, self.agent, self.env, self.chunk = config, agent, env, chunk
-        self.apply_flat = apply_flat
         self._ask = jax.jit(agent.ask)
         self._tell = jax.jit(agent.tell)
         pair_seeds = np.random.SeedSequence([config.seed, 11]).generate_state(config.num_pairs).astype(np.int64)

@@ -17,8 +17,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 import envs
-from agents.normalization import NormalizerState, init_normalizer
-from agents.pes import PES, AgentState, PESConfig
+from agents.normalization import NormalizerState
+from agents.pes import PES, PESConfig
 from agents.policies import Policy, make_policy
 from pes_rl import checkpoint
 from pes_rl.config import Config, ConfigError, make_config

@@ -1,8 +1,6 @@
 """The environment layer: make(), the gymnasium batch, the Brax tasks on mjx."""
 
-import gymnasium as gym
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -92,7 +92,6 @@ def test_open_loop_trajectory_matches_gymnasium_in_float64():
 def test_closed_loop_policy_has_the_same_mean_return(mjx_swimmer):
     """A fixed linear feedback policy, 8 full episodes per backend with independent
     reset noise: the means agree within 4 standard errors of their difference."""
-    import envs
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 
     from agents.normalization import init_normalizer

@@ -42,7 +42,6 @@ def test_nan_reward_stops_with_iteration_and_particle_and_keeps_the_checkpoint(t
 
 def _cli(*args):
     import os
-    import subprocess
     import sys
 
     return [sys.executable, "-m", "pes_rl.cli", *args], dict(os.environ, PYTHONWARNINGS="ignore")
