@@ -6,7 +6,10 @@
 backend    what you get                          when
 ========== ===================================== ================================
 mjx        pure unbatched :class:`JaxEnv`        GPU/TPU; vmap it yourself
-gymnasium  numpy :class:`BatchedEnv` of N envs   CPU (C MuJoCo is faster there)
+gymnasium  numpy :class:`BatchedEnv` of N envs   CPU (C MuJoCo is faster there):
+                                                 Swimmer/Hopper stepped by C threads
+                                                 (:mod:`envs.mujoco_threaded`), any
+                                                 other id on gymnasium's vector env
 auto       mjx if JAX sees a GPU/TPU, else gym
 ========== ===================================== ================================
 """
@@ -85,6 +88,8 @@ def make(
     num_envs: int = 1,
     episode_length: int = 1000,
     env_fn: Callable[[], gym.Env] | None = None,
+    threaded: bool | None = None,
+    num_threads: int | None = None,
 ) -> JaxEnv | BatchedEnv:
     """Create environment ``name`` on ``backend``.
 
@@ -94,7 +99,12 @@ def make(
       backend: ``auto``, ``mjx`` or ``gymnasium``.
       num_envs: batch size of the gymnasium backend (the mjx env is unbatched).
       episode_length: the time limit T.
-      env_fn: gymnasium backend only: a factory with the user's own wrappers.
+      env_fn: gymnasium backend only: a factory with the user's own wrappers
+        (always stepped by gymnasium itself).
+      threaded: gymnasium backend: step the task's MuJoCo model in C threads
+        (``None``: whenever the id is in :data:`envs.mujoco_threaded.TASKS` and
+        no ``env_fn`` is given; ``False``: gymnasium's ``SyncVectorEnv``).
+      num_threads: C threads of the threaded batch (default: every core).
     Raises:
       ValueError: unknown name or backend, naming the valid choices.
     """
@@ -110,4 +120,10 @@ def make(
             return BraxEnv(name, episode_length=episode_length)
         raise ValueError(f"env must be one of {', '.join(MJX_NAMES)} on backend mjx; got {name!r}")
     env_id = name if env_fn is not None and name not in GYMNASIUM_IDS else gymnasium_id(name)
+    from envs.mujoco_threaded import TASKS, ThreadedMujocoEnv
+
+    if threaded and (env_fn is not None or env_id not in TASKS):
+        raise ValueError(f"threaded stepping supports {', '.join(TASKS)} without env_fn; got {env_id!r}")
+    if threaded is not False and env_fn is None and env_id in TASKS:
+        return ThreadedMujocoEnv(env_id, num_envs, episode_length=episode_length, num_threads=num_threads, name=name)
     return GymnasiumBatchedEnv(env_id, num_envs, episode_length=episode_length, env_fn=env_fn, name=name)
