@@ -86,6 +86,25 @@ def _record_parser(sub) -> None:
     p.add_argument("--height", type=int, default=360)
 
 
+def _bench_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time raw env stepping vs the full PES loop on every backend here (Swimmer)",
+        description="Time raw batched Swimmer stepping (same batch, same policy evaluation) and the full PES "
+        "training loop on every backend available, in one process; on the CPU also the C MuJoCo limit "
+        "(mujoco.rollout on every core replaying the raw run's trajectories), and peak RSS at T = 100,000 "
+        "vs T = 1,000. Compilation/warm-up is reported separately.",
+    )
+    p.add_argument("--backend", action="append", choices=("gymnasium", "mjx"),
+                   help="only this backend (repeatable); default: gymnasium and mjx on a CPU, mjx on a GPU")
+    p.add_argument("--num-pairs", type=int, help="antithetic pairs (envs = 2 x pairs); default 256 for gymnasium, "
+                   "32 for mjx on a CPU, a curve 512..32768 on a GPU")
+    p.add_argument("--truncation-length", "-K", type=int, default=200, help="K (default 200)")
+    p.add_argument("--no-memory", action="store_true", help="skip the T = 1,000 vs 100,000 peak-RSS probe")
+    p.add_argument("--vector", action="store_true", help="also time gymnasium's SyncVectorEnv path (raw)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
 FLAG_FIELDS = (
     "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "lr_end", "truncation_length",
     "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "reset_at", "eval_every",
@@ -179,6 +198,22 @@ def _cmd_record(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from pes_rl import bench
+    from pes_rl.config import ConfigError
+
+    for name in ("num_pairs", "truncation_length"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1; got {value}")
+    report = bench.run(args.backend, args.num_pairs, args.truncation_length, memory=not args.no_memory,
+                       vector=args.vector, log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
+    print(bench.table(report))
+    if args.json:
+        print(bench.to_json(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pes-rl",
@@ -188,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _eval_parser(sub)
     _record_parser(sub)
+    _bench_parser(sub)
     return parser
 
 
@@ -204,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     # orbax logs recoverable trouble through absl; the CLI reports errors in one line of its own
     logging.getLogger("absl").setLevel(logging.CRITICAL)
     try:
-        return {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record}[args.command](args)
+        return {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record, "bench": _cmd_bench}[args.command](args)
     except (ConfigError, ValueError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"pes-rl {args.command}: error: {message}", file=sys.stderr)
