@@ -16,8 +16,6 @@ auto       mjx if JAX sees a GPU/TPU, else gym
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from typing import Callable
 
@@ -27,14 +25,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym
 
-# mujoco.mjx prints "Failed to import warp" to stdout when the optional
-# warp-lang backend is absent (we use MJX's JAX implementation); keep stdout clean
-# for the CLI's JSON output.
-with contextlib.redirect_stdout(io.StringIO()):
-    import mujoco.mjx  # noqa: F401
-
 from envs.base import BatchedEnv, JaxEnv, State
-from envs.brax_tasks import BRAX_NAMES
+from envs.brax_tasks import BRAX_NAMES  # names only: brax itself is imported on first use
 from envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
 
 BACKENDS = ("auto", "mjx", "gymnasium")

@@ -16,7 +16,9 @@ difference.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import contextlib
+import io
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -98,3 +100,12 @@ class BatchedEnv(Protocol):
 def time_limit(steps: jax.Array, terminated: jax.Array, episode_length: int) -> jax.Array:
     """``done = terminated or steps >= episode_length`` (the time-limit rule)."""
     return jnp.logical_or(terminated, steps >= episode_length)
+
+
+@contextlib.contextmanager
+def quiet_mjx_import() -> Iterator[None]:
+    """Import mujoco.mjx (or brax) inside this: mjx prints "Failed to import warp" to stdout
+    when the optional warp backend is absent (we use MJX's JAX implementation), and the
+    CLI's stdout must stay clean for its JSON output."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield

@@ -10,9 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from brax import envs as brax_envs
-
-from envs.base import State, time_limit
+from envs.base import State, quiet_mjx_import, time_limit
 
 # Our short name -> Brax's registered name.
 BRAX_NAMES = {
@@ -34,6 +32,9 @@ class BraxEnv:
     backend = "mjx"
 
     def __init__(self, name: str, episode_length: int = 1000, **brax_kwargs):
+        with quiet_mjx_import():  # brax is heavy: imported only when a Brax task is made
+            from brax import envs as brax_envs
+
         self.name = name
         self.brax_env = brax_envs.get_environment(BRAX_NAMES[name], backend="mjx", **brax_kwargs)
         self.episode_length = int(episode_length)

@@ -17,9 +17,10 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
-from mujoco import mjx
+from envs.base import State, quiet_mjx_import, time_limit
 
-from envs.base import State, time_limit
+with quiet_mjx_import():
+    from mujoco import mjx
 
 SWIMMER_XML = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets", "swimmer.xml")
 

@@ -204,7 +204,8 @@ class ThreadedMujocoEnv:
         # gymnasium holds ctrl for frame_skip MuJoCo steps; rollout reads one row per step.
         control = np.broadcast_to(actions[rows][:, None, :], (n, self.frame_skip, self.action_size))
         self._rollout.rollout(self._models[:n], self._datas, np.ascontiguousarray(before), np.ascontiguousarray(control),
-                              nstep=self.frame_skip, state=out, skip_checks=True)
+                              nstep=self.frame_skip, state=out, skip_checks=True,
+                              chunk_size=-(-n // self.num_threads))  # one chunk a thread: dispatch costs add up at small n
         after = out[:, -1]
         reward_m, terminated_m = self.rules.reward(self._qpos(before), self._qpos(after), self._qvel(after),
                                                    actions[rows], self.task)

@@ -15,7 +15,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 
 class CheckpointError(ValueError):
@@ -26,7 +25,14 @@ def checkpoint_dir(run_dir: str) -> str:
     return os.path.abspath(os.path.join(run_dir, "checkpoints"))
 
 
-def _manager(run_dir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
+def _ocp():
+    import orbax.checkpoint as ocp  # slow to import: only runs that write or read checkpoints pay
+
+    return ocp
+
+
+def _manager(run_dir: str, max_to_keep: int = 3):
+    ocp = _ocp()
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True)
     return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
 
@@ -61,7 +67,7 @@ def from_leaves(like: Any, stored: dict[str, np.ndarray]) -> Any:
 def save(run_dir: str, step: int, payload: dict) -> None:
     """Save ``payload`` (nested dicts/lists of arrays) as checkpoint ``step``."""
     with _manager(run_dir) as manager:
-        manager.save(step, args=ocp.args.StandardSave(payload), force=True)
+        manager.save(step, args=_ocp().args.StandardSave(payload), force=True)
         manager.wait_until_finished()
 
 
@@ -79,7 +85,7 @@ def restore(run_dir: str, step: int | None = None) -> dict:
         if step is None:
             raise FileNotFoundError(f"no checkpoint under {checkpoint_dir(run_dir)}")
         try:
-            payload = manager.restore(step, args=ocp.args.StandardRestore())
+            payload = manager.restore(step, args=_ocp().args.StandardRestore())
         except Exception as e:  # orbax raises many types for damaged files
             raise CheckpointError(
                 f"checkpoint {step} under {checkpoint_dir(run_dir)} cannot be read ({type(e).__name__}); "

@@ -7,6 +7,15 @@ iterations, and writes ``OUT/curves.csv`` (one row per evaluation),
 and ``OUT/returns.png``.
 
     python scripts/swimmer_sample_efficiency.py --seeds 5 --out runs/swimmer_eff
+
+``--compare-plain`` instead times, seed by seed in one run, wall-clock time to a
+return of 350 *from process launch* (interpreter start, imports, compilation
+and evaluations included) for pes_rl's Swimmer preset and for
+``scripts/plain_pes_swimmer.py`` (the official settings in plain Python, one
+gymnasium env per particle), both evaluated every 20,000 env steps, and writes
+``OUT/plain_comparison.json``:
+
+    python scripts/swimmer_sample_efficiency.py --compare-plain --seeds 5 --out runs/swimmer_wall
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ import argparse
 import csv
 import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -55,7 +66,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--stagger", choices=["offset", "burn-in", "none"])
     parser.add_argument("--stop-at", type=float, default=350.0, help="stop a seed once its evaluation reaches this")
     parser.add_argument("--out", default="runs/swimmer_sample_efficiency")
+    parser.add_argument("--compare-plain", action="store_true",
+                        help="time pes_rl's preset against scripts/plain_pes_swimmer.py from process launch to --stop-at")
     args = parser.parse_args(argv)
+    if args.compare_plain:
+        return compare_plain(args)
 
     import pes_rl
 
@@ -101,6 +116,62 @@ def main(argv: list[str] | None = None) -> dict:
         json.dump(summary, f, indent=2)
     _plot(curves, os.path.join(args.out, "returns.png"))
     print(json.dumps({k: v for k, v in summary.items() if k.startswith("median")}))
+    return summary
+
+
+EVAL_EVERY_STEPS = 20_000
+
+OURS = """
+import json, sys, time
+import pes_rl
+r = pes_rl.train(env="swimmer", seed={seed}, backend={backend!r}, eval_backend="gymnasium", total_steps={total},
+                 eval_episodes={episodes}, stop_at_eval_return={stop}, checkpoint_every=0, progress_bar=False)
+hit = [m["env_steps"] for m in r.metrics if (m["eval_return_mean"] or -1e9) >= {stop}]
+print(json.dumps({{"end": time.time(), "steps": hit[0] if hit else None}}))
+"""
+
+
+def _launch(cmd: list[str]) -> tuple[float, list[str]]:
+    """Run ``cmd``; returns (launch time, stdout lines)."""
+    t0 = time.time()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return t0, out.stdout.strip().splitlines()
+
+
+def compare_plain(args) -> dict:
+    """Wall time from launch to an evaluation return of ``--stop-at``: pes_rl vs plain Python."""
+    from pes_rl.config import PRESETS
+
+    every = PRESETS["swimmer"]["eval_every"] * PRESETS["swimmer"]["num_pairs"] * 2 * PRESETS["swimmer"]["truncation_length"]
+    assert every == EVAL_EVERY_STEPS, "keep both evaluation schedules equal"
+    plain_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plain_pes_swimmer.py")
+    os.makedirs(args.out, exist_ok=True)
+    seeds = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        code = OURS.format(seed=seed, backend=args.backend, total=args.total_steps, episodes=args.eval_episodes,
+                           stop=args.stop_at)
+        t0, lines = _launch([sys.executable, "-c", code])
+        ours = json.loads(lines[-1])
+        entry = {"seed": seed, "ours_steps": ours["steps"], "ours_wall": ours["end"] - t0 if ours["steps"] else None}
+        t0, lines = _launch([sys.executable, plain_script, "--seed", str(seed), "--total-steps", str(args.total_steps),
+                             "--eval-every-steps", str(EVAL_EVERY_STEPS), "--eval-episodes", str(args.eval_episodes),
+                             "--stop-at", str(args.stop_at)])
+        end = time.time()
+        rows = [json.loads(line) for line in lines]
+        hit = [r for r in rows if r["eval_return_mean"] >= args.stop_at]
+        entry["plain_steps"] = hit[0]["env_steps"] if hit else None
+        entry["plain_wall"] = end - t0 if hit else None
+        seeds.append(entry)
+        print(json.dumps(entry), flush=True)
+    summary = {"stop_at": args.stop_at, "seeds": seeds, "eval_every_steps": EVAL_EVERY_STEPS}
+    for who in ("ours", "plain"):
+        summary[f"median_{who}_wall"] = median_or_none([s[f"{who}_wall"] for s in seeds])
+        summary[f"median_{who}_steps"] = median_or_none([s[f"{who}_steps"] for s in seeds])
+    if summary["median_ours_wall"] and summary["median_plain_wall"]:
+        summary["wall_ratio_ours_over_plain"] = summary["median_ours_wall"] / summary["median_plain_wall"]
+    with open(os.path.join(args.out, "plain_comparison.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print(json.dumps({k: v for k, v in summary.items() if k != "seeds"}))
     return summary
 
 
