@@ -1,0 +1,37 @@
+"""`pes-rl bench` runs end to end (tiny sizes) and prints the documented JSON shape.
+
+Speed targets live in the benchmark itself, never in tests: here only the
+structure and the internal consistency of the report are checked.
+"""
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_json_shape():
+    out = subprocess.run(
+        [sys.executable, "-m", "pes_rl.cli", "bench", "--backend", "gymnasium", "--num-pairs", "8", "-K", "20", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert "PES/raw" in out.stdout  # the table precedes the JSON
+    cpu = report["cpu"]
+    g = cpu["gymnasium"]
+    assert g["num_envs"] == 16
+    for key in ("raw_steps_per_s", "pes_steps_per_s", "warmup_s"):
+        assert g[key] > 0
+    assert abs(g["ratio"] - g["pes_steps_per_s"] / g["raw_steps_per_s"]) < 1e-9
+    assert abs(g["pes_over_mujoco_limit"] - g["pes_steps_per_s"] / cpu["mujoco_limit_steps_per_s"]) < 1e-9
+    assert cpu["threads"] >= 1 and cpu["mujoco_one_thread_steps_per_s"] > 0
+    memory = report["memory"]
+    assert memory["rss_kib_T1000"] > 0 and memory["rss_growth_T100000_over_T1000"] == memory["rss_kib_T100000"] / memory["rss_kib_T1000"]
+    assert "gpu" not in report  # no accelerator on the CI machine: omitted, not faked
+
+
+def test_bench_rejects_bad_sizes():
+    out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "bench", "--num-pairs", "0"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["pes-rl bench: error: num_pairs must be an integer >= 1; got 0"]
