@@ -13,7 +13,10 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
+from agents import sharding
 from agents.normalization import NormalizerState, normalize
 from agents.pes import PES, AgentState, WindowResult
 from envs.base import JaxEnv, State
@@ -119,23 +122,62 @@ def window_result(out: dict) -> WindowResult:
     )
 
 
-def make_iteration(agent: PES, window) -> Callable[[AgentState, Particle], tuple[AgentState, Particle, dict]]:
-    """A whole PES iteration (ask, vmapped K-step scan, tell) as one pure function."""
+def vmap_window(window, mesh: Mesh | None = None, per_particle_theta: bool = True):
+    """``window`` over the population: ``(thetas, normalizer, particles) -> (particles, out)``.
+
+    With a ``mesh`` each device runs the windows of the particles it holds
+    (``shard_map`` over the ``particles`` axis): no env state ever moves.
+    """
+    vmapped = jax.vmap(window, in_axes=(0 if per_particle_theta else None, None, 0))
+    if mesh is None:
+        return vmapped
+    split, whole = PartitionSpec(sharding.AXIS), PartitionSpec()
+    theta_spec = split if per_particle_theta else whole
+    # check_vma=False: MJX branches (lax.cond) mix per-particle and replicated values, which
+    # the replication checker rejects; every output here is per-particle anyway
+    return jax.shard_map(vmapped, mesh=mesh, in_specs=(theta_spec, whole, split), out_specs=split, check_vma=False)
+
+
+def _constrain(state: AgentState | None, particles: Particle | None, mesh: Mesh | None):
+    """Pin the agent state and particles to their mesh layout (no-op without a mesh)."""
+    if mesh is None:
+        return state, particles
+    if state is not None:
+        state = jax.lax.with_sharding_constraint(state, sharding.agent_state_shardings(mesh, state))
+    if particles is not None:
+        particles = jax.lax.with_sharding_constraint(particles, sharding.particle_shardings(mesh, particles))
+    return state, particles
+
+
+def make_iteration(
+    agent: PES, window, mesh: Mesh | None = None
+) -> Callable[[AgentState, Particle], tuple[AgentState, Particle, dict]]:
+    """A whole PES iteration (ask, vmapped K-step scan, tell) as one pure function.
+
+    With a ``mesh`` the windows run where their particles live and the means over
+    particles in ``tell`` (ĝ, the window statistics) become all-reduces.
+    """
+    vwindow = vmap_window(window, mesh)
+
     def iteration(state: AgentState, particles: Particle):
         state, epsilon = agent.ask(state)
         thetas = state.params[None, :] + epsilon
-        particles, out = jax.vmap(window, in_axes=(0, None, 0))(thetas, state.normalizer, particles)
+        particles, out = vwindow(thetas, state.normalizer, particles)
         state, metrics = agent.tell(state, epsilon, window_result(out))
+        state, particles = _constrain(state, particles, mesh)
         return state, particles, metrics
 
     return iteration
 
 
-def make_train_chunk(agent: PES, window, num_iterations: int):
+def make_train_chunk(agent: PES, window, num_iterations: int, mesh: Mesh | None = None):
     """``num_iterations`` PES iterations in one jitted ``lax.scan`` (no host round-trips);
     the agent and particle buffers are donated, metrics come back stacked.
+
+    With a ``mesh`` the particles stay sharded over it, the rest of the agent state
+    and every metric come back replicated (readable by every process).
     """
-    iteration = make_iteration(agent, window)
+    iteration = make_iteration(agent, window, mesh)
 
     def chunk(state: AgentState, particles: Particle):
         def body(carry, _):
@@ -143,33 +185,50 @@ def make_train_chunk(agent: PES, window, num_iterations: int):
             state, particles, metrics = iteration(state, particles)
             return (state, particles), metrics
 
+        state, particles = _constrain(state, particles, mesh)
         (state, particles), metrics = jax.lax.scan(body, (state, particles), None, length=num_iterations)
+        if mesh is not None:
+            metrics = jax.lax.with_sharding_constraint(metrics, sharding.replicated(mesh))
         return state, particles, metrics
 
     return jax.jit(chunk, donate_argnums=(0, 1))
 
 
-def make_burn_in(window):
+def make_burn_in(window, mesh: Mesh | None = None):
     """Stagger the pairs: pair i runs ``b_i`` windows with the unperturbed θ (so ξ stays 0).
 
     Both members of a pair would run identically, so only the + members (the first
     half) advance and the − members are then made their copies. Returns
     ``burn_in(theta, normalizer, particles, windows) -> (particles, env_steps)``
-    where ``windows`` is ``(P,)`` ints.
+    where ``windows`` is a host ``(P,)`` int array (with a ``mesh``, ``theta`` and
+    ``normalizer`` replicated and ``particles`` sharded over it).
     """
-    vwindow = jax.jit(jax.vmap(window, in_axes=(None, None, 0)))
+    vwindow = vmap_window(window, mesh, per_particle_theta=False)
 
-    def burn_in(theta, normalizer, particles: Particle, windows: jax.Array) -> tuple[Particle, int]:
+    @jax.jit
+    def advance(theta, normalizer, particles: Particle, windows: jax.Array, w: jax.Array):
         half = windows.shape[0] // 2
         plus = jnp.arange(windows.shape[0]) < half
-        steps = 0
-        for w in range(int(jnp.max(windows)) if windows.size else 0):
-            advanced, out = vwindow(theta, normalizer, particles)
-            moving = jnp.logical_and(w < windows, plus)
-            particles = _select_batched(moving, advanced, particles)
-            steps += int(jnp.sum(jnp.where(moving, out["steps"], 0)))
+        advanced, out = vwindow(theta, normalizer, particles)
+        moving = jnp.logical_and(w < windows, plus)
+        _, particles = _constrain(None, _select_batched(moving, advanced, particles), mesh)
+        return particles, jnp.sum(jnp.where(moving, out["steps"], 0))
+
+    @jax.jit
+    def mirror(particles: Particle) -> Particle:
+        half = jax.tree_util.tree_leaves(particles)[0].shape[0] // 2
         particles = jax.tree_util.tree_map(lambda x: jnp.concatenate([x[:half], x[:half]], axis=0), particles)
-        return particles, steps
+        return _constrain(None, particles, mesh)[1]
+
+    def burn_in(theta, normalizer, particles: Particle, windows) -> tuple[Particle, int]:
+        windows = np.asarray(windows)
+        replicated = (lambda x: x) if mesh is None else (lambda x: sharding.place(x, sharding.replicated(mesh)))
+        placed = replicated(windows.astype(np.int32))
+        steps = 0
+        for w in range(int(windows.max()) if windows.size else 0):
+            particles, moved = advance(theta, normalizer, particles, placed, replicated(np.int32(w)))
+            steps += int(moved)
+        return mirror(particles), steps
 
     return burn_in
 

@@ -7,6 +7,9 @@ the limit.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +29,24 @@ BRAX_NAMES = {
 }
 
 
+@contextlib.contextmanager
+def _models_on_a_local_device():
+    """``mjx.put_model`` places a model on ``jax.devices()[0]``, which in a multi-process job
+    belongs to process 0 (the others would hold no data): place it on this process's own
+    first device instead. Brax calls ``put_model`` with no device argument."""
+    from mujoco import mjx
+
+    if jax.process_count() == 1:
+        yield
+        return
+    put_model = mjx.put_model
+    mjx.put_model = functools.partial(put_model, device=jax.local_devices()[0])
+    try:
+        yield
+    finally:
+        mjx.put_model = put_model
+
+
 class BraxEnv:
     """A Brax ``PipelineEnv`` created with ``backend='mjx'``, without auto-reset."""
 
@@ -36,7 +57,8 @@ class BraxEnv:
             from brax import envs as brax_envs
 
         self.name = name
-        self.brax_env = brax_envs.get_environment(BRAX_NAMES[name], backend="mjx", **brax_kwargs)
+        with _models_on_a_local_device():
+            self.brax_env = brax_envs.get_environment(BRAX_NAMES[name], backend="mjx", **brax_kwargs)
         self.episode_length = int(episode_length)
         self.dt = float(self.brax_env.dt)
         self.action_size = int(self.brax_env.action_size)

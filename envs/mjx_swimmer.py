@@ -40,7 +40,8 @@ class MjxSwimmer:
         reset_noise_scale: float = 0.1,
     ):
         self.mj_model = mujoco.MjModel.from_xml_path(SWIMMER_XML)
-        self.model = mjx.put_model(self.mj_model)
+        # this process's own device: jax.devices()[0] (put_model's default) may be another process's
+        self.model = mjx.put_model(self.mj_model, device=jax.local_devices()[0])
         self.episode_length = int(episode_length)
         self.frame_skip = int(frame_skip)
         self.dt = float(self.mj_model.opt.timestep * frame_skip)

@@ -33,7 +33,18 @@ def _ocp():
 
 def _manager(run_dir: str, max_to_keep: int = 3):
     ocp = _ocp()
-    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True)
+    if jax.process_count() == 1:
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True)
+        return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
+    # A multi-process job: the payload is plain numpy that every process holds in full, so
+    # the trainer lets process 0 alone write, and each process reads on its own; a manager
+    # spanning only this process keeps orbax from waiting on the others.
+    me = jax.process_index()
+    os.makedirs(checkpoint_dir(run_dir), exist_ok=True)  # orbax cannot create it for a process subset
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, enable_async_checkpointing=False, create=False,
+        multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}),
+    )
     return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
 
 

@@ -62,6 +62,17 @@ def _train_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d = p.add_argument_group(
+        "multi-process / multi-host (mjx backend)",
+        "Start one process per host (or per GPU) with the same flags; together they train one population, "
+        "sharded over every device of every process. Unset options come from JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES and JAX_PROCESS_ID, else JAX's cluster auto-detection (SLURM, Open MPI). "
+        "Process 0 writes the logs and checkpoints; RUN_DIR must be on a filesystem every process sees.",
+    )
+    d.add_argument("--distributed", action="store_true", help="join a multi-process JAX job (jax.distributed.initialize)")
+    d.add_argument("--coordinator-address", help="HOST:PORT of process 0's coordinator (implies --distributed)")
+    d.add_argument("--num-processes", type=int, help="processes in the job (implies --distributed)")
+    d.add_argument("--process-id", type=int, help="this process's index, 0 .. num_processes-1 (implies --distributed)")
 
 
 def _eval_parser(sub) -> None:
@@ -113,6 +124,13 @@ FLAG_FIELDS = (
 
 
 def _cmd_train(args) -> int:
+    distributed = args.distributed or any(
+        getattr(args, k) is not None for k in ("coordinator_address", "num_processes", "process_id")
+    )
+    if distributed:  # before any JAX computation
+        from pes_rl.distributed import initialize_distributed
+
+        initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     from pes_rl.config import ConfigError, load_config_file, make_config
     from pes_rl.trainer import train
 
@@ -134,6 +152,10 @@ def _cmd_train(args) -> int:
     if config.run_dir is None:
         config.run_dir = os.path.join("runs", f"{config.env}_{config.agent}_seed{config.seed}")
     result = train(config, resume=args.resume, overwrite=args.overwrite)
+    import jax
+
+    if jax.process_index() != 0:  # process 0 speaks for the job
+        return 0
     final = result.final_eval_return
     print(f"trained {config.env} for {result.env_steps} env steps; final evaluation return "
           f"{final:.1f}; run dir {config.run_dir}" if final is not None else f"run dir {config.run_dir}")

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from agents import host_unroll, jax_unroll
+from agents import host_unroll, jax_unroll, sharding
 from agents.pes import PES, AgentState, WindowResult
 from pes_rl import checkpoint
 
@@ -42,29 +42,60 @@ def _value(x):
 
 
 class JaxRunner:
-    """Particles as a vmapped pytree; ``chunk`` iterations per jitted call."""
+    """Particles as a vmapped pytree; ``chunk`` iterations per jitted call.
+
+    With a ``mesh`` (:func:`agents.sharding.particle_mesh`) the particles are sharded
+    over its devices, across processes too; the agent state passed to :meth:`run`
+    must already be placed (:meth:`place_state`).
+    """
 
     backend = "mjx"
 
-    def __init__(self, config, agent: PES, apply_flat, env: envs.JaxEnv, chunk: int):
-        self.config, self.agent, self.env, self.chunk = config, agent, env, chunk
+    def __init__(self, config, agent: PES, apply_flat, env: envs.JaxEnv, chunk: int, mesh=None):
+        self.config, self.agent, self.env, self.chunk, self.mesh = config, agent, env, chunk, mesh
+        if mesh is not None:
+            sharding.check_divisible(config.num_pairs, mesh)
         self.window = jax_unroll.make_window(
             env, apply_flat, config.truncation_length, config.normalize_obs, config.reset_at == "window"
         )
-        self._train_chunk = jax_unroll.make_train_chunk(agent, self.window, chunk)
+        self._train_chunk = jax_unroll.make_train_chunk(agent, self.window, chunk, mesh)
         self.particles = None
 
-    def start(self, state: AgentState, key: jax.Array) -> int:
+    def place_state(self, state: AgentState) -> AgentState:
+        """The agent state (host values, identical on every process) laid out on the mesh."""
+        if self.mesh is None:
+            return state
+        return sharding.place(state, sharding.agent_state_shardings(self.mesh, state))
+
+    def _place_particles(self, particles: jax_unroll.Particle) -> jax_unroll.Particle:
+        if self.mesh is None:
+            return jax.tree_util.tree_map(jnp.asarray, particles)
+        return sharding.place(particles, sharding.particle_shardings(self.mesh, particles))
+
+    def _init_particles(self, key: jax.Array, offsets: np.ndarray | None):
         pair_keys = jax.random.split(key, self.config.num_pairs)
-        self.particles = jax.jit(lambda k: jax_unroll.init_particles(self.env, k))(pair_keys)
+
+        def init(pair_keys):
+            particles = jax_unroll.init_particles(self.env, pair_keys)
+            if offsets is not None:
+                env_state = particles.env_state
+                steps = jnp.asarray(offsets, env_state.steps.dtype)
+                particles = particles._replace(env_state=env_state.replace(steps=steps))
+            return particles
+
+        if self.mesh is None:
+            return jax.jit(init)(pair_keys)
+        shardings = sharding.particle_shardings(self.mesh, jax.eval_shape(init, pair_keys))
+        return jax.jit(init, out_shardings=shardings)(sharding.place(pair_keys, sharding.replicated(self.mesh)))
+
+    def start(self, state: AgentState, key: jax.Array) -> int:
         windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed, self.env.episode_length)
         if self.config.stagger == "offset":
-            env_state = self.particles.env_state
-            offsets = jnp.asarray(windows * self.config.truncation_length, env_state.steps.dtype)
-            self.particles = self.particles._replace(env_state=env_state.replace(steps=offsets))
+            self.particles = self._init_particles(key, windows * self.config.truncation_length)
             return 0
-        burn_in = jax_unroll.make_burn_in(self.window)
-        self.particles, steps = burn_in(state.params, state.normalizer, self.particles, jnp.asarray(windows))
+        self.particles = self._init_particles(key, None)
+        burn_in = jax_unroll.make_burn_in(self.window, self.mesh)
+        self.particles, steps = burn_in(state.params, state.normalizer, self.particles, windows)
         return steps
 
     def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
@@ -72,11 +103,12 @@ class JaxRunner:
         return state, _iteration_rows(metrics)
 
     def particles_payload(self) -> dict:
-        return checkpoint.to_leaves(self.particles)
+        """Every particle's state as numpy (a collective in a multi-process job)."""
+        return checkpoint.to_leaves(sharding.to_host(self.particles))
 
     def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> None:
         template = jax.eval_shape(lambda k: jax_unroll.init_particles(self.env, k), jax.random.split(key, self.config.num_pairs))
-        self.particles = jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(template, payload))
+        self.particles = self._place_particles(checkpoint.from_leaves(template, payload))
 
 
 class HostRunner:

@@ -17,10 +17,11 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 import envs
+from agents import sharding
 from agents.normalization import NormalizerState
 from agents.pes import PES, PESConfig
 from agents.policies import Policy, make_policy
-from pes_rl import checkpoint
+from pes_rl import checkpoint, distributed
 from pes_rl.config import Config, ConfigError, make_config
 from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 from pes_rl.logger import RunLogger
@@ -134,7 +135,8 @@ class _Evaluator:
         return evaluate_gymnasium(self.config.env, act, self.config.eval_episodes, self.config.seed, self.config.horizon, self.env_fn)
 
 
-def _prepare_run_dir(config: Config, resume: bool, overwrite: bool) -> None:
+def _prepare_run_dir(config: Config, resume: bool, overwrite: bool, write: bool = True) -> None:
+    """Check ``run_dir`` for a new or resumed run; with ``write``, also (re)create it."""
     run_dir = config.run_dir
     if resume:
         path = os.path.join(run_dir, "config.json")
@@ -154,8 +156,10 @@ def _prepare_run_dir(config: Config, resume: bool, overwrite: bool) -> None:
     if os.path.exists(run_dir) and os.listdir(run_dir):
         if not overwrite:
             raise ConfigError(f"run_dir {run_dir!r} already exists; pass --resume to continue it or --overwrite to replace it")
-        shutil.rmtree(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
+        if write:
+            shutil.rmtree(run_dir)
+    if write:
+        os.makedirs(run_dir, exist_ok=True)
 
 
 def train(
@@ -187,6 +191,18 @@ def train(
     eval_backend = envs.resolve_backend(config.eval_backend or backend)
     if resume and config.run_dir is None:
         raise ConfigError("resume needs run_dir")
+    main = distributed.is_main_process()
+    mesh = None
+    if backend == "mjx":  # the population over every device of every process
+        mesh = sharding.particle_mesh()
+        try:
+            sharding.check_divisible(config.num_pairs, mesh)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    elif jax.process_count() > 1:
+        raise ConfigError(
+            f"backend must be mjx for a multi-process run ({jax.process_count()} processes); got {backend}"
+        )
     env = _env_for(config, backend, env_fn)
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
@@ -200,18 +216,26 @@ def train(
     key = jax.random.PRNGKey(config.seed)
     agent_key, particle_key = jax.random.split(key)
     state = agent.init(flat0, agent_key, env.observation_size)
-    Runner = JaxRunner if backend == "mjx" else HostRunner
-    runner = Runner(config, agent, apply_flat, env, chunk=config.log_every)
+    if backend == "mjx":
+        runner = JaxRunner(config, agent, apply_flat, env, chunk=config.log_every, mesh=mesh)
+    else:
+        runner = HostRunner(config, agent, apply_flat, env, chunk=config.log_every)
+    place_state = getattr(runner, "place_state", lambda s: s)
+    state = place_state(state)
     evaluator = _Evaluator(config, eval_backend, env, policy, unravel, env_fn)
     if config.run_dir is not None:  # only once the env and policy are known to work
-        _prepare_run_dir(config, resume, overwrite)
-        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
-            json.dump(config.to_dict(), f, indent=2)
+        # every process checks (so all refuse alike), then process 0 alone writes
+        _prepare_run_dir(config, resume, overwrite, write=False)
+        distributed.barrier("pes_rl: run_dir checked")
+        if main:
+            _prepare_run_dir(config, resume, overwrite)
+            with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+                json.dump(config.to_dict(), f, indent=2)
 
     iteration, env_steps, resumed_from = 0, 0, None
     if resume:
         payload = checkpoint.restore(config.run_dir)
-        state = jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(state, payload["agent"]))
+        state = place_state(jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(state, payload["agent"])))
         if runner.restore_particles(state, particle_key, payload["particles"]) is False:
             # the env's state could not be saved: particles start new episodes, so their ξ restart too
             state = state._replace(accumulator=jnp.zeros_like(state.accumulator))
@@ -220,16 +244,21 @@ def train(
     else:
         env_steps = runner.start(state, particle_key)
 
-    logger = RunLogger(config.run_dir, config.total_steps, env_steps, config.progress_bar, resume_iteration=resumed_from)
+    logger = RunLogger(config.run_dir if main else None, config.total_steps, env_steps, config.progress_bar and main,
+                       resume_iteration=resumed_from)
     metrics: list[dict] = []
     t_start = time.perf_counter()
 
     def save_checkpoint():
         if config.run_dir is None:
             return
+        # gathering the sharded arrays is a collective: every process takes part, process 0 writes
+        agent_leaves, particles = checkpoint.to_leaves(sharding.to_host(state)), runner.particles_payload()
+        if not main:
+            return
         checkpoint.save(config.run_dir, iteration, {
-            "agent": checkpoint.to_leaves(state),
-            "particles": runner.particles_payload(),
+            "agent": agent_leaves,
+            "particles": particles,
             "iteration": np.int64(iteration),
             "env_steps": np.int64(env_steps),
             "policy": {
@@ -270,15 +299,20 @@ def train(
             }
             done = env_steps >= config.total_steps
             if (config.eval_every and iteration % config.eval_every < len(rows)) or done:
-                returns = evaluator(state.params, state.normalizer)
-                row["eval_return_mean"], row["eval_return_std"] = float(np.mean(returns)), float(np.std(returns))
+                stats = np.zeros(2)
+                if main:  # process 0 evaluates, the others take its figures (so all stop alike)
+                    returns = evaluator(np.asarray(state.params), jax.device_get(state.normalizer))
+                    stats = np.array([np.mean(returns), np.std(returns)])
+                stats = distributed.from_main(stats)
+                row["eval_return_mean"], row["eval_return_std"] = float(stats[0]), float(stats[1])
                 if stop_at_eval_return is not None and row["eval_return_mean"] >= stop_at_eval_return:
                     done = True
-                if config.capture_video and config.run_dir is not None:
+                if config.capture_video and config.run_dir is not None and main:
                     from pes_rl.video import record_policy
 
                     path = os.path.join(config.run_dir, "videos", f"iteration_{iteration:06d}.mp4")
-                    record_policy(config, state.params, state.normalizer, path, backend=eval_backend, width=320, height=240)
+                    record_policy(config, np.asarray(state.params), jax.device_get(state.normalizer), path,
+                                  backend=eval_backend, width=320, height=240)
             metrics.append(row)
             logger.log(row)
             if (config.checkpoint_every and iteration % config.checkpoint_every < len(rows)) or done:
@@ -291,13 +325,13 @@ def train(
         if close is not None:
             close()
 
-    theta = np.asarray(state.params)
-    act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), state.params, state.normalizer)
+    theta, normalizer = np.asarray(state.params), jax.device_get(state.normalizer)  # replicated: readable everywhere
+    act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
     return TrainResult(
         config=config,
-        params=jax.device_get(unravel(state.params)),
+        params=jax.device_get(unravel(theta)),
         flat_params=theta,
-        normalizer=jax.device_get(state.normalizer),
+        normalizer=normalizer,
         policy=act,
         metrics=metrics,
         env_steps=env_steps,
