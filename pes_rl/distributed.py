@@ -78,3 +78,47 @@ def from_main(value) -> np.ndarray:
     # sent as raw bytes: JAX would otherwise round float64 to float32 on the way
     raw = np.asarray(multihost_utils.broadcast_one_to_all(value.view(np.uint8).reshape(-1)))
     return raw.astype(np.uint8).view(value.dtype).reshape(value.shape)
+
+
+def _allgather_bytes(x: np.ndarray) -> np.ndarray:
+    """Every process's ``x`` (same shape everywhere) stacked on a new leading axis, bit-exact."""
+    from jax.experimental import multihost_utils
+
+    x = np.ascontiguousarray(x)
+    raw = np.asarray(multihost_utils.process_allgather(x.view(np.uint8).reshape(-1)))
+    return raw.astype(np.uint8).view(x.dtype).reshape((-1,) + x.shape)
+
+
+def gather_particles(tree, num_local_pairs: int):
+    """The host batches of every process, as one population on every process.
+
+    Each process holds ``2n`` members ordered [its + members, its − members]
+    (process r owns pairs ``r·n .. (r+1)·n − 1``); the result has pes_rl's global
+    order [all + members by pair, all − members], exactly what a single process with
+    every pair would hold. A no-op in a single process.
+    """
+    if jax.process_count() == 1:
+        return tree
+    n = num_local_pairs
+
+    def one(x):
+        full = _allgather_bytes(np.asarray(x))
+        rest = full.shape[2:]
+        return np.concatenate([full[:, :n].reshape((-1,) + rest), full[:, n:].reshape((-1,) + rest)])
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def local_particles(x: np.ndarray, num_local_pairs: int) -> np.ndarray:
+    """This process's members of a global population array (inverse of :func:`gather_particles`)."""
+    num_pairs = len(x) // 2
+    first = jax.process_index() * num_local_pairs
+    pairs = np.arange(first, first + num_local_pairs)
+    return np.asarray(x)[np.concatenate([pairs, pairs + num_pairs])]
+
+
+def sum_over_processes(value: float) -> float:
+    """``value`` summed over the processes of the job (a no-op in a single process)."""
+    if jax.process_count() == 1:
+        return value
+    return float(_allgather_bytes(np.asarray(value, np.float64)).sum())

@@ -17,7 +17,7 @@ import numpy as np
 import envs
 from agents import host_unroll, jax_unroll, sharding
 from agents.pes import PES, AgentState, WindowResult
-from pes_rl import checkpoint
+from pes_rl import checkpoint, distributed
 
 
 def burn_in_windows(config, num_pairs: int, seed: int, horizon: int) -> np.ndarray:
@@ -112,7 +112,14 @@ class JaxRunner:
 
 
 class HostRunner:
-    """Particles in a gymnasium batch; the same ask/tell, jitted, around a numpy rollout."""
+    """Particles in a host batch (C MuJoCo threads or gymnasium); the same ask/tell, jitted,
+    around a numpy rollout.
+
+    In a multi-process job (``jax.distributed``) process r owns pairs ``r·n .. (r+1)·n − 1``
+    (``n = N / processes``) and steps only those in its ``env``; each window's rewards and
+    statistics are gathered into the global population's order, and every process runs the
+    same ``tell`` on them, so all hold identical parameters, equal to a one-process run's.
+    """
 
     backend = "gymnasium"
 
@@ -120,56 +127,75 @@ class HostRunner:
         self.config, self.agent, self.env, self.chunk = config, agent, env, chunk
         self._ask = jax.jit(agent.ask)
         self._tell = jax.jit(agent.tell)
+        self.local_pairs = config.num_pairs // jax.process_count()
+        if 2 * self.local_pairs != env.num_envs:
+            raise ValueError(f"env has {env.num_envs} members; this process needs {2 * self.local_pairs}")
         pair_seeds = np.random.SeedSequence([config.seed, 11]).generate_state(config.num_pairs).astype(np.int64)
-        self.particles = host_unroll.HostParticles(env, apply_flat, config.normalize_obs, pair_seeds)
+        first = jax.process_index() * self.local_pairs
+        self.particles = host_unroll.HostParticles(
+            env, apply_flat, config.normalize_obs, pair_seeds[first:first + self.local_pairs]
+        )
+        pairs = np.arange(first, first + self.local_pairs)
+        self.members = np.concatenate([pairs, pairs + config.num_pairs])  # this process's global particle indices
 
     def start(self, state: AgentState, key: jax.Array) -> int:
         del key
         windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed, self.env.episode_length)
+        windows = windows[self.members]
         if self.config.stagger == "offset":
             try:
                 self.env.advance_time_limit(windows * self.config.truncation_length)
                 return 0
             except NotImplementedError:
                 pass  # no TimeLimit to advance (a user's own env): burn in instead
-        return self.particles.burn_in(
+        steps = self.particles.burn_in(
             state.params, state.normalizer, self.config.truncation_length, windows, self.config.reset_at == "window"
         )
+        return int(distributed.sum_over_processes(steps))
 
     def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
         rows = []
         K = self.config.truncation_length
         for _ in range(self.chunk):
             state, epsilon = self._ask(state)
-            out = self.particles.window(
-                state.params[None, :] + epsilon, state.normalizer, K, reset_at_window_end=self.config.reset_at == "window"
-            )
+            thetas = state.params[None, :] + epsilon
+            if len(self.members) != thetas.shape[0]:
+                thetas = thetas[self.members]
+            out = self.particles.window(thetas, state.normalizer, K, reset_at_window_end=self.config.reset_at == "window")
+            per_particle = distributed.gather_particles({
+                "rewards": out["rewards"], "dones": out["dones"],
+                "finished": out["finished_return_sum"].astype(np.float32), "count": out["finished_count"].astype(np.float32),
+                "obs_sum": out["obs_sum"], "obs_sq_sum": out["obs_sq_sum"],
+            }, self.local_pairs)
+            steps = int(distributed.sum_over_processes(out["steps"]))
             result = WindowResult(
-                rewards=out["rewards"],
-                dones=out["dones"],
-                finished_return_sum=np.float32(out["finished_return_sum"].sum()),
-                finished_count=np.float32(out["finished_count"].sum()),
-                obs_sum=out["obs_sum"].sum(0),
-                obs_sq_sum=out["obs_sq_sum"].sum(0),
-                obs_count=np.float32(out["steps"]),
-                steps=np.int32(out["steps"]),
+                rewards=per_particle["rewards"],
+                dones=per_particle["dones"],
+                finished_return_sum=np.float32(per_particle["finished"].sum()),
+                finished_count=np.float32(per_particle["count"].sum()),
+                obs_sum=per_particle["obs_sum"].sum(0),
+                obs_sq_sum=per_particle["obs_sq_sum"].sum(0),
+                obs_count=np.float32(steps),
+                steps=np.int32(steps),
             )
             state, metrics = self._tell(state, epsilon, result)
             rows.append({k: _value(v) for k, v in jax.device_get(metrics).items()})
         return state, rows
 
     def particles_payload(self) -> dict:
+        """Every particle's state, in the global order (a collective in a multi-process job)."""
         p = self.particles
         payload = {"episode": p.episode.copy(), "episode_return": p.episode_return.copy(), "obs": p.obs.copy()}
         try:
             payload["env"] = self.env.get_state()
         except NotImplementedError:
             pass
-        return payload
+        return distributed.gather_particles(payload, self.local_pairs)
 
     def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> bool:
-        """Restore the particles; returns False when the env's state could not be saved
-        (non-MuJoCo env), in which case every particle starts a fresh episode."""
+        """Restore this process's particles; returns False when the env's state could not be
+        saved (non-MuJoCo env), in which case every particle starts a fresh episode."""
+        payload = jax.tree_util.tree_map(lambda x: distributed.local_particles(x, self.local_pairs), payload)
         p = self.particles
         p.episode = np.asarray(payload["episode"], np.int64).copy()
         if "env" in payload:

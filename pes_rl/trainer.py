@@ -104,7 +104,9 @@ def build_policy(config: Config, observation_size: int, action_size: int, low, h
 def _env_for(config: Config, backend: str, env_fn=None):
     if backend == "mjx":
         return envs.make(config.env, "mjx", episode_length=config.horizon)
-    return envs.make(config.env, "gymnasium", num_envs=config.num_particles, episode_length=config.horizon, env_fn=env_fn)
+    # in a multi-process job each process steps its own share of the pairs
+    return envs.make(config.env, "gymnasium", num_envs=config.num_particles // jax.process_count(),
+                     episode_length=config.horizon, env_fn=env_fn)
 
 
 class _Evaluator:
@@ -199,9 +201,10 @@ def train(
             sharding.check_divisible(config.num_pairs, mesh)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-    elif jax.process_count() > 1:
+    elif config.num_pairs % jax.process_count():
         raise ConfigError(
-            f"backend must be mjx for a multi-process run ({jax.process_count()} processes); got {backend}"
+            f"num_pairs must be a multiple of the {jax.process_count()} processes (each steps an equal share of "
+            f"the pairs on the gymnasium backend); got {config.num_pairs}"
         )
     env = _env_for(config, backend, env_fn)
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
