@@ -63,9 +63,10 @@ def _train_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     d = p.add_argument_group(
-        "multi-process / multi-host (mjx backend)",
-        "Start one process per host (or per GPU) with the same flags; together they train one population, "
-        "sharded over every device of every process. Unset options come from JAX_COORDINATOR_ADDRESS, "
+        "multi-process / multi-host",
+        "Start one process per host (or per GPU) with the same flags; together they train one population: "
+        "on mjx sharded over every device of every process, on gymnasium each process steps num_pairs / "
+        "processes pairs on its own cores. Unset options come from JAX_COORDINATOR_ADDRESS, "
         "JAX_NUM_PROCESSES and JAX_PROCESS_ID, else JAX's cluster auto-detection (SLURM, Open MPI). "
         "Process 0 writes the logs and checkpoints; RUN_DIR must be on a filesystem every process sees.",
     )
