@@ -195,14 +195,19 @@ def _ratio(entry: dict) -> dict:
     return entry
 
 
-def run(backends: list[str] | None = None, num_pairs: int | None = None, truncation_length: int = 200,
+def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, truncation_length: int = 200,
         memory: bool = True, vector: bool = False, log=print) -> dict[str, Any]:
-    """Run the benchmark; returns the nested dict ``pes-rl bench --json`` prints."""
+    """Run the benchmark; returns the nested dict ``pes-rl bench --json`` prints.
+
+    ``num_pairs``: batch sizes in pairs (the gymnasium backend takes the first; mjx
+    measures each, a batch-size curve). Default: 256 pairs for gymnasium, 32 for mjx on
+    a CPU, 512..32768 on a GPU.
+    """
     gpu = envs.accelerator_available()
     backends = backends or (["mjx"] if gpu else ["gymnasium", "mjx"])
     report: dict[str, Any] = {"machine": machine()}
     if "gymnasium" in backends:
-        n = num_pairs or CPU_PAIRS["gymnasium"]
+        n = num_pairs[0] if num_pairs else CPU_PAIRS["gymnasium"]
         log(f"gymnasium (threaded C MuJoCo): {2 * n} envs, raw stepping")
         raw = raw_host(n, truncation_length)
         env, start, controls = raw.pop("replay")
@@ -218,7 +223,7 @@ def run(backends: list[str] | None = None, num_pairs: int | None = None, truncat
             raw = raw_host(n, truncation_length, windows=1, threaded=False)
             report["cpu"]["gymnasium_vector"] = {**raw}
     if "mjx" in backends:
-        sizes = [num_pairs] if num_pairs else (list(GPU_PAIRS) if gpu else [CPU_PAIRS["mjx"]])
+        sizes = list(num_pairs) if num_pairs else (list(GPU_PAIRS) if gpu else [CPU_PAIRS["mjx"]])
         curve = []
         for n in sizes:
             log(f"mjx: {2 * n} envs, raw stepping (compiling)")

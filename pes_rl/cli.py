@@ -109,8 +109,9 @@ def _bench_parser(sub) -> None:
     )
     p.add_argument("--backend", action="append", choices=("gymnasium", "mjx"),
                    help="only this backend (repeatable); default: gymnasium and mjx on a CPU, mjx on a GPU")
-    p.add_argument("--num-pairs", type=int, help="antithetic pairs (envs = 2 x pairs); default 256 for gymnasium, "
-                   "32 for mjx on a CPU, a curve 512..32768 on a GPU")
+    p.add_argument("--num-pairs", type=int, nargs="+", help="antithetic pairs (envs = 2 x pairs); several values give "
+                   "mjx a batch-size curve (gymnasium takes the first); default 256 for gymnasium, 32 for mjx on a "
+                   "CPU, the curve 512 2048 8192 32768 on a GPU")
     p.add_argument("--truncation-length", "-K", type=int, default=200, help="K (default 200)")
     p.add_argument("--no-memory", action="store_true", help="skip the T = 1,000 vs 100,000 peak-RSS probe")
     p.add_argument("--vector", action="store_true", help="also time gymnasium's SyncVectorEnv path (raw)")
@@ -226,9 +227,10 @@ def _cmd_bench(args) -> int:
     from pes_rl.config import ConfigError
 
     for name in ("num_pairs", "truncation_length"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1; got {value}")
+        values = getattr(args, name)
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1; got {value}")
     report = bench.run(args.backend, args.num_pairs, args.truncation_length, memory=not args.no_memory,
                        vector=args.vector, log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
     print(bench.table(report))
