@@ -138,6 +138,15 @@ def test_particles_that_do_not_split_over_the_devices_are_refused():
     ]
 
 
+def test_a_bad_process_id_is_a_one_line_error():
+    out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "train", "--backend", "mjx", "--num-processes", "2",
+                          "--process-id", "2", "--no-progress"], cwd=ROOT, capture_output=True, text=True, env=_env(),
+                         timeout=300)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "pes-rl train: error: process_id must be between 0 and num_processes - 1 (1); got 2"
+    ], out.stderr[-3000:]
+
+
 @pytest.mark.parametrize("devices, num_pairs, ok", [(1, 3, True), (2, 3, True), (4, 2, True), (4, 3, False),
                                                     (8, 6, False), (8, 4, True), (3, 3, True), (3, 2, False)])
 def test_divisibility_rule(devices, num_pairs, ok):
