@@ -305,7 +305,7 @@ def train(
                 stats = np.zeros(2)
                 if main:  # process 0 evaluates, the others take its figures (so all stop alike)
                     returns = evaluator(np.asarray(state.params), jax.device_get(state.normalizer))
-                    stats = np.array([np.mean(returns), np.std(returns)])
+                    stats = np.array([np.mean(returns), np.std(returns)], np.float64)  # the placeholder's shape and dtype
                 stats = distributed.from_main(stats)
                 row["eval_return_mean"], row["eval_return_std"] = float(stats[0]), float(stats[1])
                 if stop_at_eval_return is not None and row["eval_return_mean"] >= stop_at_eval_return:
