@@ -44,6 +44,11 @@ def test_two_processes_match_one_process_exactly(tmp_path):
     assert saved["particles"]["env"]["physics"].shape[0] == 8
     rows = (run_dir / "progress.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 6  # 1200 steps of 8 x 25 per iteration, logged once (process 0)
+    # the checkpoint is layout-free: one process resumes the two-process run exactly
+    more = dict(FLAGS, total_steps=1600, progress_bar=False)
+    resumed_two = pes_rl.train(**more, run_dir=str(run_dir), resume=True)
+    resumed_single = pes_rl.train(**more, run_dir=str(tmp_path / "single"), resume=True)
+    np.testing.assert_array_equal(resumed_two.flat_params, resumed_single.flat_params)
 
 
 def test_pairs_must_split_over_processes():
