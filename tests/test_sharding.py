@@ -67,14 +67,25 @@ print(json.dumps(seen[-1]))
 """
 
 
+@pytest.fixture(scope="module")
+def four_device_run(tmp_path_factory):
+    """The 4-device subprocess, started before the reference so that the two compile side by side."""
+    out_file = tmp_path_factory.mktemp("four") / "params.npy"
+    proc = subprocess.Popen([sys.executable, "-c", FOUR_DEVICES, json.dumps(CONFIG), str(out_file)], cwd=ROOT,
+                            env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    yield proc, out_file
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
 @pytest.mark.slow
-def test_four_devices_match_one_device(tmp_path, single_device_params):
-    out_file = tmp_path / "params.npy"
-    out = subprocess.run([sys.executable, "-c", FOUR_DEVICES, json.dumps(CONFIG), str(out_file)], cwd=ROOT,
-                         env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"), capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    layout = json.loads(out.stdout.strip().splitlines()[-1])
+def test_four_devices_match_one_device(four_device_run, single_device_params):
+    proc, out_file = four_device_run
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    layout = json.loads(stdout.strip().splitlines()[-1])
     # 4 particles over 4 devices: one particle (and one row of ξ) per device
     assert layout == {"devices": 4, "obs_shard": [1, 8], "accumulator_shard": [1, 16], "params_replicated": True}
     np.testing.assert_allclose(np.load(out_file), single_device_params, **TOLERANCE)
