@@ -180,11 +180,16 @@ def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: i
 
 def memory_probe(horizon: int, truncation_length: int = 100, num_pairs: int = 16, iterations: int = 5) -> int:
     """Peak RSS (KiB) of a fresh process that trains ``iterations`` iterations with horizon T."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a big parent
+    # (this benchmark, after compiling MJX) would report the parent's size.
     code = (
         "import resource, pes_rl\n"
         f"pes_rl.train(env={ENV!r}, num_pairs={num_pairs}, truncation_length={truncation_length}, horizon={horizon}, "
         f"total_steps={2 * num_pairs * truncation_length * iterations}, eval_every=0, checkpoint_every=0, progress_bar=False)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "try:\n"
+        "    print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')))\n"
+        "except (OSError, StopIteration):\n"
+        "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1])
