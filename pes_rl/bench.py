@@ -201,7 +201,7 @@ def _ratio(entry: dict) -> dict:
 
 
 def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, truncation_length: int = 200,
-        memory: bool = True, vector: bool = False, log=print) -> dict[str, Any]:
+        memory: bool = True, vector: bool = False, scaling: bool = False, log=print) -> dict[str, Any]:
     """Run the benchmark; returns the nested dict ``pes-rl bench --json`` prints.
 
     ``num_pairs``: batch sizes in pairs (the gymnasium backend takes the first; mjx
@@ -238,6 +238,13 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
         best = max(curve, key=lambda e: e["pes_steps_per_s"])
         entry = {**best, "curve": curve} if len(curve) > 1 else best
         report.setdefault("gpu" if gpu else "cpu", {})["mjx"] = entry
+    if scaling:
+        from pes_rl.scaling import scaling_table
+
+        report["scaling"] = []
+        for backend in backends:
+            log(f"scaling: {backend} on 1, 2, 4 devices / 2 processes (a subprocess each)")
+            report["scaling"] += scaling_table((1, 2, 4), (2,), {"backend": backend})
     if memory:
         log("memory: T = 1,000 vs T = 100,000")
         small, large = memory_probe(1000), memory_probe(100_000)
@@ -276,6 +283,9 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"C MuJoCo limit on {cpu['threads']} threads (same trajectories, open loop): "
                      f"{cpu['mujoco_limit_steps_per_s']:,.0f} steps/s; PES/limit {g['pes_over_mujoco_limit']:.2f}; "
                      f"one thread {cpu['mujoco_one_thread_steps_per_s']:,.0f} steps/s")
+    for row in report.get("scaling", []):
+        lines.append(f"scaling {row['backend']}: {row['layout']}, {row['particles']} particles: "
+                     f"{row['steps_per_s']:,.0f} steps/s")
     if "memory" in report:
         m = report["memory"]
         lines.append(f"peak RSS T=100,000 / T=1,000: {m['rss_growth_T100000_over_T1000']:.3f} "

@@ -115,6 +115,8 @@ def _bench_parser(sub) -> None:
     p.add_argument("--truncation-length", "-K", type=int, default=200, help="K (default 200)")
     p.add_argument("--no-memory", action="store_true", help="skip the T = 1,000 vs 100,000 peak-RSS probe")
     p.add_argument("--vector", action="store_true", help="also time gymnasium's SyncVectorEnv path (raw)")
+    p.add_argument("--scaling", action="store_true", help="also the PES loop on 1, 2, 4 devices (mjx; forced host "
+                   "devices on a CPU) and on 2 jax.distributed processes, each layout in fresh subprocesses")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
@@ -232,7 +234,7 @@ def _cmd_bench(args) -> int:
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1; got {value}")
     report = bench.run(args.backend, args.num_pairs, args.truncation_length, memory=not args.no_memory,
-                       vector=args.vector, log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
+                       vector=args.vector, scaling=args.scaling, log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
     print(bench.table(report))
     if args.json:
         print(bench.to_json(report))

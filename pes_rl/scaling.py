@@ -1,4 +1,8 @@
-"""Steps/s of the mjx PES loop with the population on 1, 2, 4 ... devices or processes.
+"""Steps/s of the PES loop with the population on 1, 2, 4 ... devices or processes.
+
+On the mjx backend: D devices in one process or P processes; on the gymnasium
+backend (threaded C MuJoCo, every core of the process) one process against P
+processes, each stepping N/P pairs.
 
 Each layout runs in a fresh subprocess (a forced host-device count must be set
 before JAX starts): ``XLA_FLAGS=--xla_force_host_platform_device_count=D`` for D
@@ -87,17 +91,21 @@ def scaling_table(devices=(1, 2, 4), processes=(2,), config: dict | None = None,
     ``platform`` and ``device_kind``; ``config`` overrides :data:`DEFAULT_CONFIG`.
     """
     config = {**DEFAULT_CONFIG, **(config or {})}
+    if config["backend"] == "gymnasium":  # host batches: no devices to force, one process is the baseline
+        devices = (1,)
     me = [sys.executable, "-m", "pes_rl.scaling", "--child", json.dumps(config)]
     rows = []
     for d in devices:
         row = _run([me], _child_env(d), timeout)
-        rows.append({"layout": f"{d} device(s), 1 process", **row})
+        layout = "1 process" if config["backend"] == "gymnasium" else f"{d} device(s), 1 process"
+        rows.append({"layout": layout, "backend": config["backend"], **row})
     for p in processes:
         port = _free_port()
         commands = [me + ["--coordinator-address", f"127.0.0.1:{port}", "--num-processes", str(p), "--process-id", str(i)]
                     for i in range(p)]
         row = _run(commands, _child_env(None), timeout)
-        rows.append({"layout": f"{p} processes, 1 device each", **row})
+        layout = f"{p} processes" if config["backend"] == "gymnasium" else f"{p} processes, 1 device each"
+        rows.append({"layout": layout, "backend": config["backend"], **row})
     return rows
 
 
@@ -106,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--processes", type=int, nargs="*", default=[2])
     parser.add_argument("--num-pairs", type=int, default=DEFAULT_CONFIG["num_pairs"])
+    parser.add_argument("--backend", choices=("mjx", "gymnasium"), default="mjx")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--coordinator-address", help=argparse.SUPPRESS)
     parser.add_argument("--num-processes", type=int, help=argparse.SUPPRESS)
@@ -118,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
         print(json.dumps(measure(json.loads(args.child))))
         return 0
-    rows = scaling_table(args.devices, args.processes, {"num_pairs": args.num_pairs})
+    rows = scaling_table(args.devices, args.processes, {"num_pairs": args.num_pairs, "backend": args.backend})
     print("| layout | particles | env steps/s |\n|---|---|---|")
     for r in rows:
         print(f"| {r['layout']} | {r['particles']} | {r['steps_per_s']:,.0f} |")
