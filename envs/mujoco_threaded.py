@@ -219,6 +219,18 @@ class ThreadedMujocoEnv:
         truncated[rows] = self.elapsed[rows] >= self.episode_length
         return self._obs.copy(), reward, terminated, truncated
 
+    def open_loop(self, physics: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """Roll ``physics`` (P, nstate) forward under ``controls`` (P, S, nu), one action per env
+        step, in a single ``mujoco.rollout`` call on every thread: no policy, no Python per step.
+        Returns the physics states after each MuJoCo step, (P, S·frame_skip, nstate); the
+        batch's own state is left alone."""
+        P, S, _ = controls.shape
+        per_substep = np.ascontiguousarray(np.repeat(np.asarray(controls, np.float64), self.frame_skip, axis=1))
+        out = np.empty((P, S * self.frame_skip, self.physics.shape[1]))
+        self._rollout.rollout([self.model] * P, self._datas, np.ascontiguousarray(physics, np.float64), per_substep,
+                              nstep=S * self.frame_skip, state=out, skip_checks=True)
+        return out
+
     def get_state(self) -> dict[str, np.ndarray]:
         """Every member's physics state and elapsed steps, for exact resumption."""
         return {"physics": self.physics.copy(), "elapsed_steps": self.elapsed.copy(), "obs": self._obs.copy()}

@@ -100,12 +100,9 @@ def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded:
 def mujoco_limit(env, start: dict, controls: np.ndarray) -> float:
     """Env steps/s of ``mujoco.rollout`` on every core replaying ``controls`` (P, S, nu)
     open loop from ``start``: the machine's C MuJoCo limit on these trajectories."""
-    P, S, nu = controls.shape
-    per_substep = np.ascontiguousarray(np.repeat(controls, env.frame_skip, axis=1))
-    out = np.empty((P, S * env.frame_skip, start["physics"].shape[1]))
+    P, S, _ = controls.shape
     t0 = time.perf_counter()
-    env._rollout.rollout(env._models, env._datas, np.ascontiguousarray(start["physics"]), per_substep,
-                         nstep=S * env.frame_skip, state=out, skip_checks=True)
+    env.open_loop(start["physics"], controls)
     return P * S / (time.perf_counter() - t0)
 
 

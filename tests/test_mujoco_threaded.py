@@ -68,3 +68,16 @@ def test_make_uses_threads_for_supported_ids_only():
     custom = envs.make("swimmer", "gymnasium", num_envs=2, env_fn=lambda: gym.make("Swimmer-v5"))
     assert isinstance(custom, GymnasiumBatchedEnv)
     assert isinstance(envs.make("swimmer", "gymnasium", num_envs=2, threaded=False), GymnasiumBatchedEnv)
+
+
+def test_open_loop_replays_the_closed_loop_steps():
+    """The benchmark's C MuJoCo limit replays recorded controls: it must reproduce the stepped states."""
+    batch = ThreadedMujocoEnv("Swimmer-v5", 3, episode_length=1000, num_threads=2)
+    batch.reset(np.arange(3))
+    start = batch.get_state()["physics"]
+    controls = np.random.default_rng(1).uniform(-1, 1, size=(3, 20, batch.action_size))
+    for t in range(20):
+        batch.step(controls[:, t])
+    states = batch.open_loop(start, controls)
+    assert states.shape == (3, 20 * batch.frame_skip, start.shape[1])
+    np.testing.assert_allclose(states[:, -1], batch.get_state()["physics"], rtol=0, atol=1e-12)
