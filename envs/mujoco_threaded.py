@@ -94,7 +94,13 @@ TASKS: dict[str, TaskRules] = {
 
 
 def default_threads() -> int:
-    """Cores this process may run on."""
+    """``PES_RL_THREADS`` if set, else the cores this process may run on (its CPU affinity,
+    which schedulers such as SLURM restrict to a task's own cores)."""
+    value = os.environ.get("PES_RL_THREADS")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"PES_RL_THREADS must be an integer >= 1; got {value!r}")
+        return int(value)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -1,7 +1,6 @@
 """The CPU fallback across processes: each process steps its share of the pairs in its own
 threaded C MuJoCo batch, and the job ends with exactly a one-process run's parameters."""
 
-import os
 import subprocess
 import sys
 

@@ -81,3 +81,13 @@ def test_open_loop_replays_the_closed_loop_steps():
     states = batch.open_loop(start, controls)
     assert states.shape == (3, 20 * batch.frame_skip, start.shape[1])
     np.testing.assert_allclose(states[:, -1], batch.get_state()["physics"], rtol=0, atol=1e-12)
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    from envs.mujoco_threaded import default_threads
+
+    monkeypatch.setenv("PES_RL_THREADS", "1")
+    assert default_threads() == 1 and envs.make("swimmer", "gymnasium", num_envs=2).num_threads == 1
+    monkeypatch.setenv("PES_RL_THREADS", "two")
+    with pytest.raises(ValueError, match="PES_RL_THREADS must be an integer >= 1; got 'two'"):
+        default_threads()
