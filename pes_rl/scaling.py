@@ -50,10 +50,27 @@ def measure(config: dict) -> dict:
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on localhost now (for a local jax.distributed coordinator)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_all(procs: list[subprocess.Popen], timeout: float) -> list[tuple[str, str]]:
+    """Wait for every process of a job; once one fails the rest are killed (they would wait
+    for it in a collective until JAX's timeouts, minutes later). Returns (stdout, stderr)s."""
+    deadline = time.monotonic() + timeout
+    try:
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.5)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    return [p.communicate() for p in procs]
 
 
 def _child_env(devices: int | None) -> dict:
@@ -67,17 +84,7 @@ def _child_env(devices: int | None) -> dict:
 
 def _run(commands: list[list[str]], env: dict, timeout: float) -> dict:
     procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
-    deadline = time.monotonic() + timeout
-    try:
-        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-            if any(p.poll() not in (None, 0) for p in procs):
-                break
-            time.sleep(0.5)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    outputs = [p.communicate() for p in procs]
+    outputs = wait_all(procs, timeout)
     for p, (_, stderr) in zip(procs, outputs):
         if p.returncode != 0:
             raise RuntimeError(f"scaling run failed ({p.returncode}): {stderr.strip().splitlines()[-1:]}")
@@ -100,7 +107,7 @@ def scaling_table(devices=(1, 2, 4), processes=(2,), config: dict | None = None,
         layout = "1 process" if config["backend"] == "gymnasium" else f"{d} device(s), 1 process"
         rows.append({"layout": layout, "backend": config["backend"], **row})
     for p in processes:
-        port = _free_port()
+        port = free_port()
         commands = [me + ["--coordinator-address", f"127.0.0.1:{port}", "--num-processes", str(p), "--process-id", str(i)]
                     for i in range(p)]
         row = _run(commands, _child_env(None), timeout)

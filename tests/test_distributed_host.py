@@ -8,7 +8,8 @@ import numpy as np
 
 import pes_rl
 from pes_rl import checkpoint
-from tests.test_sharding import ROOT, _env, _free_port, _wait_all
+from pes_rl.scaling import free_port, wait_all
+from tests.test_sharding import ROOT, _env
 
 FLAGS = dict(env="swimmer", backend="gymnasium", seed=3, num_pairs=4, truncation_length=25, horizon=100,
              total_steps=1200, eval_every=3, eval_episodes=2, checkpoint_every=2)
@@ -23,14 +24,14 @@ def _cli_flags(run_dir) -> list[str]:
 def test_two_processes_match_one_process_exactly(tmp_path):
     single = pes_rl.train(**FLAGS, progress_bar=False, run_dir=str(tmp_path / "single"))
     run_dir = tmp_path / "two"
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen([sys.executable, "-m", "pes_rl.cli", "train", *_cli_flags(run_dir), "--distributed",
                           "--coordinator-address", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(2)
     ]
-    outputs = _wait_all(procs, timeout=600)
+    outputs = wait_all(procs, timeout=600)
     for p, (_, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-3000:]
     saved = checkpoint.restore(str(run_dir))
@@ -52,7 +53,7 @@ def test_two_processes_match_one_process_exactly(tmp_path):
 
 def test_pairs_must_split_over_processes():
     """3 pairs over 2 processes: one line naming num_pairs, from every process."""
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen([sys.executable, "-m", "pes_rl.cli", "train", "--backend", "gymnasium", "--num-pairs", "3",
                           "--total-steps", "100", "--no-progress", "--distributed", "--coordinator-address",
@@ -60,7 +61,7 @@ def test_pairs_must_split_over_processes():
                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(2)
     ]
-    outputs = _wait_all(procs, timeout=300)
+    outputs = wait_all(procs, timeout=300)
     for p, (_, stderr) in zip(procs, outputs):
         assert p.returncode == 2, stderr[-3000:]
         assert stderr.strip().splitlines()[-1] == (

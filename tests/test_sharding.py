@@ -9,7 +9,6 @@ particles are summed in a different order when they are split over devices.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -19,6 +18,7 @@ import pytest
 import pes_rl
 from agents import sharding
 from pes_rl import checkpoint
+from pes_rl.scaling import free_port, wait_all
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = dict(env="swimmer", backend="mjx", eval_backend="gymnasium", seed=5, num_pairs=2, truncation_length=10,
@@ -92,44 +92,20 @@ def test_four_devices_match_one_device(four_device_run, single_device_params):
     assert np.any(single_device_params != 0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_all(procs, timeout: float) -> list[tuple[str, str]]:
-    """Wait for every process; once one fails the rest are killed (they would wait for it
-    in a collective until JAX's timeouts, minutes later)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    try:
-        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-            if any(p.poll() not in (None, 0) for p in procs):
-                break
-            time.sleep(0.5)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    return [p.communicate() for p in procs]
-
-
 @pytest.mark.slow
 def test_two_processes_match_one_process(tmp_path, single_device_params):
     run_dir = tmp_path / "run"
     flags = ["--env", "swimmer", "--backend", "mjx", "--eval-backend", "gymnasium", "--seed", str(CONFIG["seed"]),
              "--num-pairs", "2", "-K", "10", "-T", "40", "--total-steps", "160", "--eval-every", "2",
              "--eval-episodes", "1", "--checkpoint-every", "2", "--run-dir", str(run_dir), "--no-progress"]
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen([sys.executable, "-m", "pes_rl.cli", "train", *flags, "--distributed", "--coordinator-address",
                           f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)], cwd=ROOT, env=_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(2)
     ]
-    outputs = _wait_all(procs, timeout=600)
+    outputs = wait_all(procs, timeout=600)
     for p, (stdout, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-3000:]
     assert "run dir" in outputs[0][0] and "run dir" not in outputs[1][0], "process 0 alone reports"
