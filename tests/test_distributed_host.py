@@ -61,7 +61,8 @@ def test_pairs_must_split_over_processes():
                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(2)
     ]
-    outputs = wait_all(procs, timeout=300)
+    # both refuse on their own before any collective: wait for each (wait_all would kill the slower one)
+    outputs = [p.communicate(timeout=300) for p in procs]
     for p, (_, stderr) in zip(procs, outputs):
         assert p.returncode == 2, stderr[-3000:]
         assert stderr.strip().splitlines()[-1] == (
