@@ -60,7 +60,8 @@ def _perturbed(flat0: jax.Array, sigma: float, num_particles: int, seed: int) ->
 
 def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded: bool = True) -> dict[str, Any]:
     """Raw stepping of the CPU batch (threaded C MuJoCo or gymnasium's vector env) with the
-    PES policy evaluation; also replays the same trajectories open loop for the limit."""
+    PES policy evaluation. Threaded: the open-loop replay of the same trajectories gives
+    ``mujoco_limit_steps_per_s`` too."""
     from pes_rl.trainer import build_policy
 
     config = _config("gymnasium", num_pairs, truncation_length)
@@ -74,7 +75,7 @@ def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded:
 
     batched = jax.jit(jax.vmap(act))
     obs = env.reset(np.arange(P))
-    start = env.get_state()
+    start = env.get_state() if threaded else None
     thetas = _perturbed(flat0, config.sigma, P, 0)
     np.asarray(batched(thetas, obs.astype(np.float32)))  # compile outside the timing
     steps = windows * truncation_length
@@ -91,9 +92,8 @@ def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded:
     elapsed = time.perf_counter() - t0
     out = {"num_envs": P, "raw_steps_per_s": P * steps / elapsed}
     if threaded:
-        out["replay"] = (env, start, controls)
-    else:
-        env.close()
+        out["mujoco_limit_steps_per_s"] = mujoco_limit(env, start, controls)
+    env.close()
     return out
 
 
@@ -212,9 +212,7 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
         n = num_pairs[0] if num_pairs else CPU_PAIRS["gymnasium"]
         log(f"gymnasium (threaded C MuJoCo): {2 * n} envs, raw stepping")
         raw = raw_host(n, truncation_length)
-        env, start, controls = raw.pop("replay")
-        limit = mujoco_limit(env, start, controls)
-        env.close()
+        limit = raw.pop("mujoco_limit_steps_per_s")
         log("gymnasium: PES loop")
         entry = _ratio({**raw, **pes_loop("gymnasium", n, truncation_length)})
         entry["pes_over_mujoco_limit"] = entry["pes_steps_per_s"] / limit

@@ -164,7 +164,7 @@ class HostRunner:
             out = self.particles.window(thetas, state.normalizer, K, reset_at_window_end=self.config.reset_at == "window")
             per_particle = distributed.gather_particles({
                 "rewards": out["rewards"], "dones": out["dones"],
-                "finished": out["finished_return_sum"].astype(np.float32), "count": out["finished_count"].astype(np.float32),
+                "finished": out["finished_return_sum"], "count": out["finished_count"],
                 "obs_sum": out["obs_sum"], "obs_sq_sum": out["obs_sq_sum"],
             }, self.local_pairs)
             steps = int(distributed.sum_over_processes(out["steps"]))
