@@ -37,6 +37,31 @@ def check_box_action_space(env_id: str, space: gym.Space) -> None:
         )
 
 
+def checked_factory(env_id: str, env_fn: Callable[[], gym.Env]) -> Callable[[], gym.Env]:
+    """``env_fn`` whose failures are one-line ``ValueError``s naming the env: a missing optional
+    dependency (``CarRacing-v3`` without Box2D), any gymnasium error, or a factory that returns
+    something other than a gymnasium env."""
+
+    def make() -> gym.Env:
+        try:
+            env = env_fn()
+        except gym.error.DependencyNotInstalled as e:
+            raise ValueError(f"env {env_id!r} needs an optional dependency that is not installed: "
+                             f"{_first_line(e)}") from None
+        except (gym.error.Error, ImportError) as e:
+            raise ValueError(f"env {env_id!r} cannot be created: {type(e).__name__}: {_first_line(e)}") from None
+        if not isinstance(env, gym.Env):
+            raise ValueError(f"env_fn must return a gymnasium.Env for env {env_id!r}; it returned {type(env).__name__}")
+        return env
+
+    return make
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class GymnasiumBatchedEnv:
     """``num_envs`` gymnasium environments stepped together on the host (numpy).
 
@@ -65,6 +90,7 @@ class GymnasiumBatchedEnv:
         self.name = name or env_id
         self.env_id = env_id
         self.num_envs = int(num_envs)
+        env_fn = checked_factory(env_id, env_fn)
         self.vector_env = SyncVectorEnv([env_fn] * self.num_envs, autoreset_mode=AutoresetMode.DISABLED)
         single = self.vector_env.envs[0]
         check_box_action_space(env_id, single.action_space)

@@ -10,11 +10,15 @@ so a crash mid-save leaves the previous checkpoint readable.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 import jax
 import numpy as np
+
+
+log = logging.getLogger("pes_rl")
 
 
 class CheckpointError(ValueError):
@@ -89,22 +93,68 @@ def latest_step(run_dir: str) -> int | None:
         return manager.latest_step()
 
 
-def restore(run_dir: str, step: int | None = None) -> dict:
-    """Restore checkpoint ``step`` (default: the latest) as nested dicts/lists of numpy arrays."""
+def _restore_step(manager, run_dir: str, step: int) -> dict:
+    try:
+        payload = manager.restore(step, args=_ocp().args.StandardRestore())
+    except Exception as e:  # orbax raises many types for damaged files
+        raise CheckpointError(
+            f"checkpoint {step} under {checkpoint_dir(run_dir)} cannot be read ({type(e).__name__}); "
+            "it is damaged or not a pes_rl checkpoint"
+        ) from e
+    missing = {"agent", "particles", "iteration", "env_steps", "policy"} - set(payload)
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {step} under {checkpoint_dir(run_dir)} is not a pes_rl checkpoint (lacks {', '.join(sorted(missing))})"
+        )
+    return payload
+
+
+def restore(run_dir: str, step: int | None = None, set_aside_damaged: bool = False) -> dict:
+    """Restore checkpoint ``step``, or by default the newest one that can be read.
+
+    A newer checkpoint that is damaged (or a stray directory named like a step) does not hide
+    the intact ones before it: they are tried newest first, and the fallback is logged in one
+    line (logger ``pes_rl``). The steps passed over are listed under ``payload["skipped"]``;
+    with ``set_aside_damaged`` (a resume, which will write new steps) they are moved to
+    ``damaged_checkpoints/`` (:func:`set_aside`).
+    """
+    if step is not None:
+        with _manager(run_dir) as manager:
+            return _restore_step(manager, run_dir, step)
     with _manager(run_dir) as manager:
-        step = manager.latest_step() if step is None else step
-        if step is None:
-            raise FileNotFoundError(f"no checkpoint under {checkpoint_dir(run_dir)}")
+        steps = sorted(manager.all_steps(), reverse=True)
+    if not steps:
+        raise FileNotFoundError(f"no checkpoint under {checkpoint_dir(run_dir)}")
+    skipped, first_error = [], None
+    for candidate in steps:
         try:
-            payload = manager.restore(step, args=_ocp().args.StandardRestore())
-        except Exception as e:  # orbax raises many types for damaged files
-            raise CheckpointError(
-                f"checkpoint {step} under {checkpoint_dir(run_dir)} cannot be read ({type(e).__name__}); "
-                "it is damaged or not a pes_rl checkpoint"
-            ) from e
-        missing = {"agent", "particles", "iteration", "env_steps", "policy"} - set(payload)
-        if missing:
-            raise CheckpointError(
-                f"checkpoint {step} under {checkpoint_dir(run_dir)} is not a pes_rl checkpoint (lacks {', '.join(sorted(missing))})"
-            )
+            # a fresh manager per attempt: a failed restore leaves orbax's handler registry unusable
+            with _manager(run_dir) as manager:
+                payload = _restore_step(manager, run_dir, candidate)
+        except CheckpointError as e:
+            skipped.append(candidate)
+            first_error = first_error or e
+            continue
+        if skipped:
+            moved = f"; moved it to {set_aside(run_dir, skipped)}" if set_aside_damaged else ""
+            log.warning("checkpoint %s under %s cannot be read; using checkpoint %d%s",
+                        ", ".join(map(str, skipped)), checkpoint_dir(run_dir), candidate, moved)
+        payload["skipped"] = skipped
         return payload
+    raise first_error
+
+
+def set_aside(run_dir: str, steps: list[int]) -> str:
+    """Move unreadable checkpoint steps out of ``checkpoints/`` into ``damaged_checkpoints/`` (kept,
+    not deleted), so a resumed run's new checkpoints are not shadowed by a higher stray step."""
+    target = os.path.join(os.path.abspath(run_dir), "damaged_checkpoints")
+    os.makedirs(target, exist_ok=True)
+    for step in steps:
+        source = os.path.join(checkpoint_dir(run_dir), str(step))
+        destination = os.path.join(target, str(step))
+        suffix = 1
+        while os.path.exists(destination):
+            destination = os.path.join(target, f"{step}.{suffix}")
+            suffix += 1
+        os.replace(source, destination)
+    return target

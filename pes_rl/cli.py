@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import signal
 import sys
+import threading
 
 POLICIES = ("linear", "mlp")
 BACKENDS = ("auto", "mjx", "gymnasium")
@@ -127,18 +130,11 @@ FLAG_FIELDS = (
 )
 
 
-def _cmd_train(args) -> int:
-    distributed = args.distributed or any(
-        getattr(args, k) is not None for k in ("coordinator_address", "num_processes", "process_id")
-    )
-    if distributed:  # before any JAX computation
-        from pes_rl.distributed import initialize_distributed
-
-        initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+def config_from_args(args):
+    """The run's :class:`pes_rl.Config` from parsed ``train`` arguments: defaults < preset < the
+    resumed run's config.json < ``--config`` file < flags; validated (a one-line ConfigError)."""
     from pes_rl.config import ConfigError, load_config_file, make_config
-    from pes_rl.trainer import train
 
-    flags = {k: getattr(args, k) for k in FLAG_FIELDS if getattr(args, k) is not None}
     fields: dict = {}
     if args.resume:
         if not args.run_dir:
@@ -146,15 +142,41 @@ def _cmd_train(args) -> int:
         saved = os.path.join(args.run_dir, "config.json")
         if not os.path.exists(saved):
             raise ConfigError(f"resume: {args.run_dir!r} has no config.json; nothing to resume")
-        fields.update(load_config_file(saved))
+        fields.update(load_config_file(saved, what="resume"))
     if args.config:
         fields.update(load_config_file(args.config))
-    fields.update(flags)
+    fields.update({k: getattr(args, k) for k in FLAG_FIELDS if getattr(args, k) is not None})
     if args.no_progress:
         fields["progress_bar"] = False
     config = make_config(**fields)
     if config.run_dir is None:
         config.run_dir = os.path.join("runs", f"{config.env}_{config.agent}_seed{config.seed}")
+    return config
+
+
+def _check_coordinator_address(address: str | None) -> None:
+    """``HOST:PORT`` with a port in 1..65535, before JAX would fail on it with a traceback."""
+    from pes_rl.config import ConfigError
+
+    if address is None:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or any(c.isspace() for c in address):
+        raise ConfigError(f"coordinator_address must be HOST:PORT (e.g. 10.0.0.1:1234); got {address!r}")
+
+
+def _cmd_train(args) -> int:
+    distributed = args.distributed or any(
+        getattr(args, k) is not None for k in ("coordinator_address", "num_processes", "process_id")
+    )
+    config = config_from_args(args)  # validated before a coordinator is joined or anything is written
+    if distributed:  # before any JAX computation
+        from pes_rl.distributed import initialize_distributed
+
+        _check_coordinator_address(args.coordinator_address)
+        initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+    from pes_rl.trainer import train
+
     result = train(config, resume=args.resume, overwrite=args.overwrite)
     import jax
 
@@ -174,12 +196,16 @@ def _cmd_eval(args) -> int:
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
     from pes_rl.loading import env_for_policy, load_run, policy_for_env
 
-    if args.episodes < 1:
-        raise ConfigError(f"episodes must be an integer >= 1; got {args.episodes}")
+    from pes_rl.config import MAX_COUNT, MAX_SEED
+    from pes_rl.resources import check_batch
+
+    _check_range("episodes", args.episodes, 1, MAX_COUNT)
+    _check_range("seed", args.seed, 0, MAX_SEED)
     config, theta, normalizer = load_run(args.run_dir)
     env_name = args.env or config.env
     backend = envs.resolve_backend(args.backend or config.backend)
     env = env_for_policy(env_name, backend, config.horizon)
+    check_batch(env, args.episodes, "episodes")  # every episode runs at once
     policy, unravel = policy_for_env(config, theta, env)
     if backend == "mjx":
         import jax
@@ -209,12 +235,13 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_record(args) -> int:
-    from pes_rl.config import ConfigError
+    from pes_rl.config import MAX_COUNT, MAX_SEED, ConfigError
     from pes_rl.video import record
 
-    for name in ("episodes", "width", "height"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"{name} must be an integer >= 1; got {getattr(args, name)}")
+    _check_range("episodes", args.episodes, 1, MAX_COUNT)
+    _check_range("seed", args.seed, 0, MAX_SEED)
+    for name in ("width", "height"):
+        _check_range(name, getattr(args, name), 1, MAX_FRAME_SIDE)
     if args.out is not None and not args.out.endswith(".mp4"):
         raise ConfigError(f"out must be a path ending in .mp4; got {args.out!r}")
     info = record(args.run_dir, args.out, env_name=args.env, backend=args.backend, episodes=args.episodes,
@@ -222,6 +249,16 @@ def _cmd_record(args) -> int:
     print(f"wrote {info['path']}: {info['frames']} frames at {info['fps']:.0f} fps, "
           f"returns {', '.join(f'{r:.1f}' for r in info['returns'])}")
     return 0
+
+
+MAX_FRAME_SIDE = 8192  # MuJoCo's offscreen buffer and H.264 both stop well before this
+
+
+def _check_range(name: str, value: int, minimum: int, maximum: int) -> None:
+    from pes_rl.config import ConfigError
+
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be an integer between {minimum} and {maximum:,}; got {value}")
 
 
 def _cmd_bench(args) -> int:
@@ -254,23 +291,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(Exception):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C (locks released, files closed)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"pes-rl: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    import logging
-
     from pes_rl.config import ConfigError
 
     # orbax logs recoverable trouble through absl; the CLI reports errors in one line of its own
     logging.getLogger("absl").setLevel(logging.CRITICAL)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    ours = logging.getLogger("pes_rl")
+    ours.addHandler(handler)
+    ours.propagate = False
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         return {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record, "bench": _cmd_bench}[args.command](args)
     except (ConfigError, ValueError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"pes-rl {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"pes-rl {args.command}: error: out of memory; lower the sizes (num_pairs, hidden, episodes)",
+              file=sys.stderr)
         return 2
     except RuntimeError as e:
         from pes_rl.trainer import TrainingDiverged
@@ -282,6 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pes-rl {args.command}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"pes-rl {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        ours.removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
+import typing
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 # pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES
 AGENTS = ("pes", "es", "tes", "nres")
@@ -20,6 +24,16 @@ OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("auto", "mjx", "gymnasium")
 RESET_AT = ("window", "step")
 STAGGERS = ("offset", "burn-in", "none")
+
+# Upper limits. Python ints are unbounded but the arrays, PRNG seeds and counters they end up in are
+# not; past these a value is a typo, not a plan, and would fail deep inside JAX, numpy or gymnasium.
+MAX_SEED = 2**32 - 1  # jax.random.PRNGKey and numpy's SeedSequence take 32-bit words
+MAX_STEPS = 10**15  # env-step counters are int64; 1e15 steps is decades of simulation
+MAX_HORIZON = 10**7  # an evaluation runs eval_episodes whole episodes: T past 1e7 would never finish one
+MAX_COUNT = 2**31 - 1  # sizes that become int32 array dimensions (pairs, episodes, window length)
+MAX_LAYER = 2**20  # one hidden layer's width; the memory check bounds the whole policy
+MAX_SCALE = 1e18  # sigma, lr: sigma^2 and lr * gradient must stay finite in float32 (max 3.4e38)
+MIN_SIGMA = 1e-18  # sigma^2 must not underflow float32 (the estimate divides by it)
 
 
 class ConfigError(ValueError):
@@ -71,15 +85,16 @@ class Config:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Config":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+    def from_dict(cls, d: Any) -> "Config":
+        """A Config from a mapping of field: value (a JSON object, a run's config.json); every value
+        is checked and converted strictly (:func:`coerce_field`): unknown fields are refused."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"config must be a JSON object (a dict) of field: value; got {type(d).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(str(k) for k in d if k not in names)
         if unknown:
             raise ConfigError(f"config: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
-        d = dict(d)
-        if "hidden" in d and d["hidden"] is not None:
-            d["hidden"] = parse_hidden(d["hidden"])
-        return cls(**d)
+        return cls(**{k: coerce_field(k, v) for k, v in d.items()})
 
 
 # Settings that train well per env; the CLI and ``make_config`` fill unset fields from these.
@@ -97,16 +112,19 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def parse_hidden(value: Any) -> tuple[int, ...]:
-    """``"64,64"`` or ``[64, 64]`` -> ``(64, 64)``."""
-    try:
-        if isinstance(value, str):
-            sizes = tuple(int(v) for v in value.split(",") if v.strip())
-        else:
-            sizes = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"hidden must be comma-separated positive integers like 64,64; got {value!r}") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise ConfigError(f"hidden must be comma-separated positive integers like 64,64; got {value!r}")
+    """``"64,64"`` (the CLI's form) or ``[64, 64]`` (JSON, API) -> ``(64, 64)``; strictly integers."""
+    message = f"hidden must be comma-separated positive integers like 64,64; got {value!r}"
+    if isinstance(value, str):
+        try:
+            sizes = tuple(int(v) for v in value.split(","))
+        except ValueError:
+            raise ConfigError(message) from None
+    elif isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
+        sizes = tuple(int(v) for v in value)
+    else:
+        raise ConfigError(message)
+    if not sizes or any(not 1 <= s <= MAX_LAYER for s in sizes):
+        raise ConfigError(message + f" (each between 1 and {MAX_LAYER})")
     return sizes
 
 
@@ -114,44 +132,89 @@ def make_config(**overrides: Any) -> Config:
     """Defaults <- the env's preset <- ``overrides`` (``None`` values are ignored); validated."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     env = overrides.get("env", Config.env)
-    merged = {**PRESETS.get(env, {}), **overrides}
-    if merged.get("agent") == "es":  # full ES: one window per episode
-        merged["truncation_length"] = merged.get("horizon", Config.horizon)
-    config = Config.from_dict(merged)
+    preset = PRESETS.get(env, {}) if isinstance(env, str) else {}
+    config = Config.from_dict({**preset, **overrides})
+    if config.agent == "es":  # full ES: one window per episode
+        config.truncation_length = config.horizon
     validate(config)
     return config
 
 
+def _is_int(value: Any) -> bool:
+    """An integer, Python's or numpy's, and not a bool (True is an int to Python, never to us)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def coerce_field(name: str, value: Any) -> Any:
+    """``value`` as config field ``name``'s declared type, strictly: a bool must be a bool (not
+    ``"false"``, not 1), an int an integer (not ``True``, not 8.7), a float any real number
+    (numpy scalars included), a str a str. Raises :class:`ConfigError` naming the field."""
+    hint = _FIELD_TYPES[name]
+    optional = type(None) in typing.get_args(hint)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name} must be set (it has no 'unset' value); got null")
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if name == "hidden":
+        return parse_hidden(value)
+    if base is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise ConfigError(f"{name} must be true or false (a JSON boolean); got {value!r}")
+    if base is int:
+        if _is_int(value):
+            return int(value)
+        raise ConfigError(f"{name} must be an integer; got {value!r}")
+    if base is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            return float(value)
+        raise ConfigError(f"{name} must be a number; got {value!r}")
+    if base is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name} must be a string; got {value!r}")
+    raise AssertionError(f"no rule for config field {name} of type {hint}")  # a new field needs a rule here
+
+
+_FIELD_TYPES = typing.get_type_hints(Config)
+
+
+def _check_int(name: str, value: int, minimum: int, maximum: int) -> None:
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be an integer between {minimum} and {maximum:,}; got {value!r}")
+
+
+def _check_float(name: str, value: float, minimum: float, maximum: float, *, open_min: bool = True) -> None:
+    low_ok = value > minimum if open_min else value >= minimum
+    if not (math.isfinite(value) and low_ok and value <= maximum):
+        bound = f"> {minimum}" if open_min else f">= {minimum}"
+        raise ConfigError(f"{name} must be a finite number {bound} and <= {maximum:g}; got {value!r}")
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
 def validate(config: Config) -> None:
-    """Check every field; raise :class:`ConfigError` naming the first bad one."""
+    """Check every field (types strictly, then ranges and combinations); raise
+    :class:`ConfigError` naming the first bad one. Converts numpy scalars in place."""
     import envs  # local: keep config importable without the simulators
 
-    def positive_int(name: str, value: Any, minimum: int = 1) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{name} must be an integer >= {minimum}; got {value!r}")
-
-    def positive_float(name: str, value: Any) -> None:
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"{name} must be a finite number > 0; got {value!r}")
-
-    if config.backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {config.backend!r}")
-    if config.eval_backend is not None and config.eval_backend not in BACKENDS:
-        raise ConfigError(f"eval_backend must be one of {', '.join(BACKENDS)}; got {config.eval_backend!r}")
-    if config.agent not in AGENTS:
-        raise ConfigError(f"agent must be one of {', '.join(AGENTS)}; got {config.agent!r}")
-    if config.policy not in POLICIES:
-        raise ConfigError(f"policy must be one of {', '.join(POLICIES)}; got {config.policy!r}")
-    if config.stagger not in STAGGERS:
-        raise ConfigError(f"stagger must be one of {', '.join(STAGGERS)}; got {config.stagger!r}")
-    if config.reset_at not in RESET_AT:
-        raise ConfigError(f"reset_at must be one of {', '.join(RESET_AT)}; got {config.reset_at!r}")
+    for f in dataclasses.fields(config):
+        setattr(config, f.name, coerce_field(f.name, getattr(config, f.name)))
+    _check_choice("backend", config.backend, BACKENDS)
+    if config.eval_backend is not None:
+        _check_choice("eval_backend", config.eval_backend, BACKENDS)
+    _check_choice("agent", config.agent, AGENTS)
+    _check_choice("policy", config.policy, POLICIES)
+    _check_choice("stagger", config.stagger, STAGGERS)
+    _check_choice("reset_at", config.reset_at, RESET_AT)
     if config.agent == "nres" and config.reset_at != "window":
         raise ConfigError("reset_at must be window for agent nres (its noise changes only between windows)")
-    if config.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {config.optimizer!r}")
-    known = config.env in envs.ENV_NAMES
-    if not known:
+    _check_choice("optimizer", config.optimizer, OPTIMIZERS)
+    if config.env not in envs.ENV_NAMES:
         try:
             envs.gymnasium_id(config.env)
         except ValueError:
@@ -162,37 +225,49 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 f"env {config.env!r} is a gymnasium id; backend mjx supports only {', '.join(envs.MJX_NAMES)}"
             )
-    positive_int("total_steps", config.total_steps)
-    positive_int("num_pairs", config.num_pairs)
-    positive_float("sigma", config.sigma)
-    positive_float("lr", config.lr)
+    if config.run_dir is not None and (not config.run_dir.strip() or "\0" in config.run_dir):
+        raise ConfigError(f"run_dir must be a non-empty path (or unset for runs/ENV_AGENT_seedS); got {config.run_dir!r}")
+    _check_int("total_steps", config.total_steps, 1, MAX_STEPS)
+    _check_int("seed", config.seed, 0, MAX_SEED)
+    _check_int("num_pairs", config.num_pairs, 1, MAX_COUNT)
+    _check_float("sigma", config.sigma, MIN_SIGMA, MAX_SCALE, open_min=False)
+    _check_float("lr", config.lr, 0.0, MAX_SCALE)
     if config.lr_end is not None:
-        if not isinstance(config.lr_end, (int, float)) or isinstance(config.lr_end, bool) or not 0 <= config.lr_end:
-            raise ConfigError(f"lr_end must be a number >= 0 (or unset for a constant lr); got {config.lr_end!r}")
-    positive_int("horizon", config.horizon)
-    positive_int("truncation_length", config.truncation_length)
+        _check_float("lr_end", config.lr_end, 0.0, MAX_SCALE, open_min=False)
+    _check_int("horizon", config.horizon, 1, MAX_HORIZON)
+    _check_int("truncation_length", config.truncation_length, 1, MAX_COUNT)
     if config.truncation_length > config.horizon:
         raise ConfigError(
             f"truncation_length must be between 1 and horizon ({config.horizon}); got {config.truncation_length}"
         )
-    if not isinstance(config.seed, int) or config.seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0; got {config.seed!r}")
-    positive_int("eval_every", config.eval_every, minimum=0)
-    positive_int("eval_episodes", config.eval_episodes)
-    positive_int("checkpoint_every", config.checkpoint_every, minimum=0)
-    positive_int("log_every", config.log_every)
-    config.hidden = parse_hidden(config.hidden)
+    _check_int("eval_every", config.eval_every, 0, MAX_STEPS)
+    _check_int("eval_episodes", config.eval_episodes, 1, MAX_COUNT)
+    _check_int("checkpoint_every", config.checkpoint_every, 0, MAX_STEPS)
+    _check_int("log_every", config.log_every, 1, MAX_STEPS)
+    if config.steps_per_iteration > config.total_steps:
+        raise ConfigError(
+            f"total_steps ({config.total_steps:,}) is less than one iteration: {config.num_particles:,} particles x "
+            f"truncation_length {config.truncation_length:,} = {config.steps_per_iteration:,} env steps; raise "
+            "total_steps or lower num_pairs / truncation_length"
+        )
 
 
-def load_config_file(path: str) -> dict[str, Any]:
-    """Read a JSON config file (the same shape as a run's ``config.json``)."""
+def load_config_file(path: str, what: str = "config") -> dict[str, Any]:
+    """Read a JSON object of config fields (a ``--config`` file or a run's ``config.json``);
+    any problem with the file is a one-line :class:`ConfigError` naming ``what`` and the path."""
     try:
         with open(path) as f:
             data = json.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"config: file {path!r} does not exist") from None
+        raise ConfigError(f"{what}: file {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what}: {path!r} is a directory, not a JSON file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what}: {path!r} cannot be read ({type(e).__name__}: {e})") from None
     except json.JSONDecodeError as e:
-        raise ConfigError(f"config: {path!r} is not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise ConfigError(f"{what}: {path!r} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise ConfigError(f"{what}: {path!r} nests too deeply to be a config") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config: {path!r} must hold a JSON object of field: value")
+        raise ConfigError(f"{what}: {path!r} must hold a JSON object of field: value; it holds a {type(data).__name__}")
     return data

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 
 from tqdm.auto import tqdm
+
+from pes_rl.rundir import atomic_write_text
 
 COLUMNS = (
     "iteration",
@@ -25,6 +28,13 @@ COLUMNS = (
 )
 
 
+def _iteration(row: dict) -> int | None:
+    try:
+        return int(row.get("iteration") or "")
+    except ValueError:
+        return None  # a damaged row (the process was killed mid-write) is dropped
+
+
 class RunLogger:
     """Writes rows to ``RUN_DIR/progress.csv`` and ``RUN_DIR/tb``; shows a tqdm bar.
 
@@ -41,12 +51,15 @@ class RunLogger:
             kept = []
             if resume_iteration is not None and os.path.exists(path):
                 with open(path, newline="") as f:
-                    kept = [r for r in csv.DictReader(f) if int(r["iteration"]) <= resume_iteration]
-            self.csv_file = open(path, "w", newline="")
+                    kept = [r for r in csv.DictReader(f) if _iteration(r) is not None and _iteration(r) <= resume_iteration]
+            # the kept rows replace the file in one rename: a kill here never leaves a truncated log
+            text = io.StringIO()
+            header = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
+            header.writeheader()
+            header.writerows(kept)
+            atomic_write_text(path, text.getvalue())
+            self.csv_file = open(path, "a", newline="")
             self.csv = csv.DictWriter(self.csv_file, fieldnames=COLUMNS)
-            self.csv.writeheader()
-            self.csv.writerows(kept)
-            self.csv_file.flush()
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(os.path.join(run_dir, "tb"))

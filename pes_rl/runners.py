@@ -1,8 +1,8 @@
 """The two ways particles are simulated: a jitted JAX scan (mjx) or a host batch (gymnasium).
 
 Both expose the same small surface to :mod:`pes_rl.trainer`:
-``start(state, key)``, ``run(state, n)``, ``particles_payload()`` and
-``restore_particles(payload)``. The estimator itself is the shared
+``start(state, key)``, ``run(state, iterations)``, ``particles_payload()`` and
+``restore_particles(state, key, payload)``. The estimator itself is the shared
 :class:`agents.pes.PES`.
 """
 
@@ -58,7 +58,7 @@ class JaxRunner:
         self.window = jax_unroll.make_window(
             env, apply_flat, config.truncation_length, config.normalize_obs, config.reset_at == "window"
         )
-        self._train_chunk = jax_unroll.make_train_chunk(agent, self.window, chunk, mesh)
+        self._chunks: dict[int, object] = {}  # iterations per jitted call -> its compiled scan
         self.particles = None
 
     def place_state(self, state: AgentState) -> AgentState:
@@ -98,8 +98,13 @@ class JaxRunner:
         self.particles, steps = burn_in(state.params, state.normalizer, self.particles, windows)
         return steps
 
-    def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
-        state, self.particles, metrics = self._train_chunk(state, self.particles)
+    def run(self, state: AgentState, iterations: int | None = None) -> tuple[AgentState, list[dict]]:
+        """``iterations`` (default ``chunk``) PES iterations in one jitted scan. A scan's length is
+        static: each distinct count compiles once (in practice ``chunk`` and a shorter last call)."""
+        n = self.chunk if iterations is None else int(iterations)
+        if n not in self._chunks:
+            self._chunks[n] = jax_unroll.make_train_chunk(self.agent, self.window, n, self.mesh)
+        state, self.particles, metrics = self._chunks[n](state, self.particles)
         return state, _iteration_rows(metrics)
 
     def particles_payload(self) -> dict:
@@ -153,10 +158,11 @@ class HostRunner:
         )
         return int(distributed.sum_over_processes(steps))
 
-    def run(self, state: AgentState) -> tuple[AgentState, list[dict]]:
+    def run(self, state: AgentState, iterations: int | None = None) -> tuple[AgentState, list[dict]]:
+        """``iterations`` (default ``chunk``) PES iterations on the host batch."""
         rows = []
         K = self.config.truncation_length
-        for _ in range(self.chunk):
+        for _ in range(self.chunk if iterations is None else int(iterations)):
             state, epsilon = self._ask(state)
             thetas = state.params[None, :] + epsilon
             if len(self.members) != thetas.shape[0]:

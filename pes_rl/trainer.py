@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -14,18 +12,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.flatten_util import ravel_pytree
 
 import envs
 from agents import sharding
 from agents.normalization import NormalizerState
 from agents.pes import PES, PESConfig
-from agents.policies import Policy, make_policy
-from pes_rl import checkpoint, distributed
-from pes_rl.config import Config, ConfigError, make_config
+from agents.policies import Policy
+from pes_rl import checkpoint, distributed, resources, rundir
+from pes_rl.config import Config, ConfigError, load_config_file, make_config
 from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 from pes_rl.logger import RunLogger
-from pes_rl.policy_io import make_batched_act, policy_callable
+from pes_rl.policy_io import apply_flat, build_policy, make_batched_act, policy_callable
 from pes_rl.runners import HostRunner, JaxRunner
 
 # Fields that may change on --resume (they do not alter the trajectory so far).
@@ -93,20 +90,12 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     return optax.sgd(lr) if config.optimizer == "sgd" else optax.adam(lr)
 
 
-def build_policy(config: Config, observation_size: int, action_size: int, low, high) -> tuple[Policy, jax.Array, Callable]:
-    """The policy, its flat initial parameters and the ``unravel`` back to a pytree."""
-    policy = make_policy(config.policy, observation_size, action_size, low, high, config.hidden)
-    params = policy.init(jax.random.PRNGKey(config.seed))
-    flat, unravel = ravel_pytree(params)
-    return policy, flat, unravel
-
-
-def _env_for(config: Config, backend: str, env_fn=None):
+def _env_for(config: Config, backend: str, env_fn=None, num_envs: int | None = None):
     if backend == "mjx":
         return envs.make(config.env, "mjx", episode_length=config.horizon)
     # in a multi-process job each process steps its own share of the pairs
-    return envs.make(config.env, "gymnasium", num_envs=config.num_particles // jax.process_count(),
-                     episode_length=config.horizon, env_fn=env_fn)
+    num_envs = config.num_particles // jax.process_count() if num_envs is None else num_envs
+    return envs.make(config.env, "gymnasium", num_envs=num_envs, episode_length=config.horizon, env_fn=env_fn)
 
 
 class _Evaluator:
@@ -115,19 +104,9 @@ class _Evaluator:
     def __init__(self, config: Config, backend: str, train_env, policy: Policy, unravel, env_fn=None):
         self.config, self.backend, self.env_fn = config, backend, env_fn
         self.batched_act = make_batched_act(policy, unravel, config.normalize_obs)
-        if backend != train_env.backend:
-            probe = envs.make(config.env, backend, num_envs=1, episode_length=config.horizon, env_fn=env_fn)
-            getattr(probe, "close", lambda: None)()
-            if (probe.observation_size, probe.action_size) != (train_env.observation_size, train_env.action_size):
-                raise ConfigError(
-                    f"eval_backend {backend} has env {config.env!r} with observation {probe.observation_size}, action "
-                    f"{probe.action_size}; training on {train_env.backend} has {train_env.observation_size}, "
-                    f"{train_env.action_size} (only swimmer matches across backends)"
-                )
         if backend == "mjx":
             env = train_env if train_env.backend == "mjx" else envs.make(config.env, "mjx", episode_length=config.horizon)
-            apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
-            self._mjx = make_mjx_evaluator(env, apply_flat, config.normalize_obs, config.eval_episodes)
+            self._mjx = make_mjx_evaluator(env, apply_flat(policy, unravel), config.normalize_obs, config.eval_episodes)
 
     def __call__(self, theta, normalizer) -> np.ndarray:
         if self.backend == "mjx":
@@ -137,31 +116,60 @@ class _Evaluator:
         return evaluate_gymnasium(self.config.env, act, self.config.eval_episodes, self.config.seed, self.config.horizon, self.env_fn)
 
 
-def _prepare_run_dir(config: Config, resume: bool, overwrite: bool, write: bool = True) -> None:
-    """Check ``run_dir`` for a new or resumed run; with ``write``, also (re)create it."""
-    run_dir = config.run_dir
-    if resume:
-        path = os.path.join(run_dir, "config.json")
-        if not os.path.exists(path):
-            raise ConfigError(f"resume: {run_dir!r} has no config.json; nothing to resume")
-        with open(path) as f:
-            saved = json.load(f)
-        ours = config.to_dict()
-        free = set(RESUMABLE_CHANGES) - ({"total_steps"} if config.lr_end is not None else set())  # the lr schedule spans total_steps
-        differing = sorted(k for k in ours if k not in free and saved.get(k) != ours[k])
-        if differing:
-            detail = ", ".join(f"{k} (checkpoint {saved.get(k)!r}, now {ours[k]!r})" for k in differing)
-            raise ConfigError(f"resume: config differs from the run's config.json in {detail}")
-        if checkpoint.latest_step(run_dir) is None:
-            raise ConfigError(f"resume: {run_dir!r} has no checkpoint under checkpoints/")
-        return
-    if os.path.exists(run_dir) and os.listdir(run_dir):
-        if not overwrite:
-            raise ConfigError(f"run_dir {run_dir!r} already exists; pass --resume to continue it or --overwrite to replace it")
-        if write:
-            shutil.rmtree(run_dir)
-    if write:
-        os.makedirs(run_dir, exist_ok=True)
+def _resolve_config(config: Any, overrides: dict) -> Config:
+    """``train``'s ``config`` argument (a Config, a dict of fields or None) plus ``overrides``, validated."""
+    if isinstance(config, Config):
+        return make_config(**{**config.to_dict(), **overrides})
+    if config is None or isinstance(config, dict):
+        return make_config(**{**(config or {}), **overrides})
+    raise ConfigError(f"config must be a pes_rl.Config, a dict of its fields, or None; got {type(config).__name__}")
+
+
+def _check_resume_config(config: Config) -> None:
+    """A resumed run must keep every field that shapes its trajectory (all but RESUMABLE_CHANGES)."""
+    path = os.path.join(config.run_dir, "config.json")
+    saved = load_config_file(path, what="resume")
+    ours = config.to_dict()
+    free = set(RESUMABLE_CHANGES) - ({"total_steps"} if config.lr_end is not None else set())  # the lr schedule spans total_steps
+    differing = sorted(k for k in ours if k not in free and saved.get(k) != ours[k])
+    if differing:
+        detail = ", ".join(f"{k} (checkpoint {saved.get(k)!r}, now {ours[k]!r})" for k in differing)
+        raise ConfigError(f"resume: config differs from the run's config.json in {detail}")
+    if checkpoint.latest_step(config.run_dir) is None:
+        raise ConfigError(f"resume: {config.run_dir!r} has no checkpoint under checkpoints/")
+
+
+def _make_envs(config: Config, backend: str, eval_backend: str, env_fn=None):
+    """The training env, built only once a one-member probe has shown that the run fits in memory
+    (a 100,000-member gymnasium batch would otherwise eat the machine before any check) and that
+    the evaluation backend's env has the same sizes."""
+    probe = _env_for(config, backend, env_fn, num_envs=1)
+    eval_probe = None
+    try:
+        if eval_backend != backend:
+            eval_probe = _env_for(config, eval_backend, env_fn, num_envs=1)
+            if (eval_probe.observation_size, eval_probe.action_size) != (probe.observation_size, probe.action_size):
+                raise ConfigError(
+                    f"eval_backend {eval_backend} has env {config.env!r} with observation {eval_probe.observation_size}, "
+                    f"action {eval_probe.action_size}; training on {backend} has {probe.observation_size}, "
+                    f"{probe.action_size} (only swimmer matches across backends)"
+                )
+        resources.check_memory(config, probe, eval_probe)
+    finally:
+        for env in (probe, eval_probe):
+            if env is not None and env.backend != "mjx":
+                env.close()
+    return probe if backend == "mjx" else _env_for(config, backend, env_fn)
+
+
+def _iterations_left(config: Config, env_steps: int) -> int:
+    """Iterations still needed to reach ``total_steps`` (an iteration takes at most P·K env steps)."""
+    return max(1, math.ceil((config.total_steps - env_steps) / config.steps_per_iteration))
+
+
+def _due(every: int, iteration: int, ran: int) -> bool:
+    """Whether a multiple of ``every`` fell among the ``ran`` iterations that ended at ``iteration``."""
+    return bool(every) and iteration % every < ran
 
 
 def train(
@@ -175,24 +183,32 @@ def train(
 ) -> TrainResult:
     """Train a policy with PES.
 
+    Everything that can be checked is checked before the first env step: the config (strictly
+    typed), the run dir (never a directory pes-rl did not create; one writer at a time, see
+    :mod:`pes_rl.rundir`), the memory the run needs, and whether videos can be rendered. The
+    final checkpoint is written before the final evaluation and video, so nothing that fails
+    there loses the trained state.
+
     Args:
       config: a :class:`Config`, a dict of its fields, or None (defaults and the
         env's preset); ``overrides`` are applied on top.
       env_fn: gymnasium backend only: a factory ``() -> gym.Env`` with your own wrappers.
-      resume: continue ``config.run_dir`` from its latest checkpoint.
-      overwrite: replace an existing ``config.run_dir``.
+      resume: continue ``config.run_dir`` from its newest readable checkpoint.
+      overwrite: replace an existing ``config.run_dir`` that pes-rl created.
       stop_at_eval_return: end the run early once an evaluation reaches this return.
     Returns:
       a :class:`TrainResult` with the final parameters and a numpy policy callable.
+    Raises:
+      ConfigError: a bad config, run dir or size, in one line naming the field.
+      TrainingDiverged: a non-finite return, gradient or parameter.
     """
-    if isinstance(config, Config):
-        config = make_config(**{**config.to_dict(), **overrides})
-    else:
-        config = make_config(**{**(config or {}), **overrides})
+    config = _resolve_config(config, overrides)
+    if env_fn is not None and not callable(env_fn):
+        raise ConfigError(f"env_fn must be a callable returning a gymnasium.Env; got {type(env_fn).__name__}")
     backend = envs.resolve_backend(config.backend)
     eval_backend = envs.resolve_backend(config.eval_backend or backend)
     if resume and config.run_dir is None:
-        raise ConfigError("resume needs run_dir")
+        raise ConfigError("run_dir: resume needs run_dir")
     main = distributed.is_main_process()
     mesh = None
     if backend == "mjx":  # the population over every device of every process
@@ -206,9 +222,38 @@ def train(
             f"num_pairs must be a multiple of the {jax.process_count()} processes (each steps an equal share of "
             f"the pairs on the gymnasium backend); got {config.num_pairs}"
         )
-    env = _env_for(config, backend, env_fn)
+    if config.capture_video:
+        from pes_rl.video import check_renderable
+
+        check_renderable(config.env, eval_backend)
+    if config.run_dir is not None:  # read-only checks now; the dir is written only once the env works
+        rundir.check_run_dir(config.run_dir, resume, overwrite)
+        if resume:
+            _check_resume_config(config)
+    env = _make_envs(config, backend, eval_backend, env_fn)
+    lock = None
+    try:
+        if config.run_dir is not None:
+            # every process has checked (so all refuse alike); process 0 alone writes, under the lock
+            distributed.barrier("pes_rl: run_dir checked")
+            if main:
+                lock = rundir.open_run_dir(config.run_dir, resume, overwrite)
+                if resume:
+                    _check_resume_config(config)  # again, under the lock
+        return _train_locked(config, env, backend, eval_backend, mesh, env_fn, resume, stop_at_eval_return)
+    finally:
+        close = getattr(env, "close", None)
+        if close is not None:
+            close()
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, env_fn, resume: bool,
+                  stop_at_eval_return: float | None) -> TrainResult:
+    """The run itself, once the env exists and the run dir (if any) is held."""
+    main = distributed.is_main_process()
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
-    apply_flat = lambda theta, obs: policy.apply(unravel(theta), obs)  # noqa: E731
     agent = PES(
         PESConfig(
             config.num_pairs, config.sigma, config.truncation_length, config.return_std_scaling, config.normalize_obs,
@@ -220,24 +265,17 @@ def train(
     agent_key, particle_key = jax.random.split(key)
     state = agent.init(flat0, agent_key, env.observation_size)
     if backend == "mjx":
-        runner = JaxRunner(config, agent, apply_flat, env, chunk=config.log_every, mesh=mesh)
+        runner = JaxRunner(config, agent, apply_flat(policy, unravel), env, chunk=config.log_every, mesh=mesh)
     else:
-        runner = HostRunner(config, agent, apply_flat, env, chunk=config.log_every)
+        runner = HostRunner(config, agent, apply_flat(policy, unravel), env, chunk=config.log_every)
     place_state = getattr(runner, "place_state", lambda s: s)
     state = place_state(state)
     evaluator = _Evaluator(config, eval_backend, env, policy, unravel, env_fn)
-    if config.run_dir is not None:  # only once the env and policy are known to work
-        # every process checks (so all refuse alike), then process 0 alone writes
-        _prepare_run_dir(config, resume, overwrite, write=False)
-        distributed.barrier("pes_rl: run_dir checked")
-        if main:
-            _prepare_run_dir(config, resume, overwrite)
-            with open(os.path.join(config.run_dir, "config.json"), "w") as f:
-                json.dump(config.to_dict(), f, indent=2)
 
     iteration, env_steps, resumed_from = 0, 0, None
     if resume:
-        payload = checkpoint.restore(config.run_dir)
+        # unreadable newer steps would shadow the ones this run writes next: process 0 moves them aside
+        payload = checkpoint.restore(config.run_dir, set_aside_damaged=main)
         state = place_state(jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(state, payload["agent"])))
         if runner.restore_particles(state, particle_key, payload["particles"]) is False:
             # the env's state could not be saved: particles start new episodes, so their ξ restart too
@@ -246,6 +284,8 @@ def train(
         resumed_from = iteration
     else:
         env_steps = runner.start(state, particle_key)
+    if config.run_dir is not None and main:  # a resume writes its config only once its checkpoint has loaded
+        rundir.write_json(os.path.join(config.run_dir, "config.json"), config.to_dict())
 
     logger = RunLogger(config.run_dir if main else None, config.total_steps, env_steps, config.progress_bar and main,
                        resume_iteration=resumed_from)
@@ -275,7 +315,8 @@ def train(
     try:
         while True:  # at least one iteration, even when the burn-in used the whole budget
             t0 = time.perf_counter()
-            state, rows = runner.run(state)
+            # never past the step budget: a chunk (log_every) ends where total_steps is reached
+            state, rows = runner.run(state, min(config.log_every, _iterations_left(config, env_steps)))
             elapsed = time.perf_counter() - t0
             finished = sum(r["finished_return_sum"] for r in rows)
             count = sum(r["finished_count"] for r in rows)
@@ -301,7 +342,11 @@ def train(
                 "resets": sum(r["resets"] for r in rows),
             }
             done = env_steps >= config.total_steps
-            if (config.eval_every and iteration % config.eval_every < len(rows)) or done:
+            # the trained state is saved before an evaluation or video can fail
+            saved = _due(config.checkpoint_every, iteration, len(rows)) or done
+            if saved:
+                save_checkpoint()
+            if _due(config.eval_every, iteration, len(rows)) or done:
                 stats = np.zeros(2)
                 if main:  # process 0 evaluates, the others take its figures (so all stop alike)
                     returns = evaluator(np.asarray(state.params), jax.device_get(state.normalizer))
@@ -310,6 +355,8 @@ def train(
                 row["eval_return_mean"], row["eval_return_std"] = float(stats[0]), float(stats[1])
                 if stop_at_eval_return is not None and row["eval_return_mean"] >= stop_at_eval_return:
                     done = True
+                    if not saved:
+                        save_checkpoint()
                 if config.capture_video and config.run_dir is not None and main:
                     from pes_rl.video import record_policy
 
@@ -318,15 +365,10 @@ def train(
                                   backend=eval_backend, width=320, height=240)
             metrics.append(row)
             logger.log(row)
-            if (config.checkpoint_every and iteration % config.checkpoint_every < len(rows)) or done:
-                save_checkpoint()
             if done:
                 break
     finally:
         logger.close()
-        close = getattr(env, "close", None)
-        if close is not None:
-            close()
 
     theta, normalizer = np.asarray(state.params), jax.device_get(state.normalizer)  # replicated: readable everywhere
     act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)

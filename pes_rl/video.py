@@ -18,7 +18,40 @@ import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
 from agents.normalization import NormalizerState, normalize  # noqa: E402
-from pes_rl.config import Config  # noqa: E402
+from pes_rl.config import Config, ConfigError  # noqa: E402
+from pes_rl.loading import env_for_policy, load_run, policy_for_env  # noqa: E402
+from pes_rl.policy_io import apply_flat, make_batched_act, policy_callable  # noqa: E402
+
+
+def check_renderable(env_name: str, backend: str) -> None:
+    """Refuse (one line) an env that cannot be rendered, before any training or rendering."""
+    if backend == "mjx":
+        return  # every mjx task is a MuJoCo model
+    import gymnasium as gym
+
+    from envs.gymnasium_backend import checked_factory
+
+    env_id = envs.gymnasium_id(env_name)
+    env = checked_factory(env_id, lambda: gym.make(env_id))()
+    try:
+        if not hasattr(env.unwrapped, "model"):
+            raise ConfigError(f"env {env_name!r} is not a MuJoCo env; videos (capture_video, pes-rl record) render "
+                              "MuJoCo envs only")
+    finally:
+        env.close()
+
+
+def check_writable(out: str) -> None:
+    """Refuse (one line) an mp4 path that cannot be written, before anything is rendered."""
+    parent = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"out {out!r} cannot be written: its directory cannot be created ({e.strerror})") from None
+    if os.path.isdir(out):
+        raise ConfigError(f"out {out!r} is a directory; give a file path ending in .mp4")
+    if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(out) and not os.access(out, os.W_OK)):
+        raise ConfigError(f"out {out!r} cannot be written (permission denied)")
 
 
 def _camera(model: mujoco.MjModel) -> mujoco.MjvCamera | str:
@@ -52,34 +85,34 @@ class _FrameRenderer:
         self.renderer.close()
 
 
-def _gymnasium_frames(config: Config, act, env_name: str, episodes: int, seed: int, width: int, height: int):
+def _gymnasium_frames(config: Config, act, env_name: str, episodes: int, seed: int, width: int, height: int, emit):
     import gymnasium as gym
 
     env = gym.make(envs.gymnasium_id(env_name), max_episode_steps=config.horizon)
     sim = env.unwrapped
-    if not hasattr(sim, "model"):
-        raise ValueError(f"env {env_name!r} is not a MuJoCo env; pes-rl record renders MuJoCo envs only")
     render = _FrameRenderer(sim.model, width, height)
-    frames, returns = [], []
+    frames, returns = 0, []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
-            frames.append(render(sim.data))
+            emit(render(sim.data))
+            frames += 1
             total, done = 0.0, False
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(act(obs))
-                frames.append(render(sim.data))
+                emit(render(sim.data))
+                frames += 1
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)
     finally:
         render.close()
         env.close()
-    return frames, returns, float(sim.dt)
+    return frames, returns
 
 
 def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, env_name: str, episodes: int,
-                seed: int, width: int, height: int):
+                seed: int, width: int, height: int, emit):
     env = envs.make(env_name, "mjx", episode_length=config.horizon)
 
     @jax.jit
@@ -98,18 +131,19 @@ def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, 
 
     render = _FrameRenderer(env.mj_model, width, height)
     data = mujoco.MjData(env.mj_model)
-    frames, returns = [], []
+    frames, returns = 0, []
     try:
         for episode in range(episodes):
             (q0, v0), (qpos, qvel, rewards, running) = jax.device_get(rollout(jax.random.PRNGKey(seed + episode)))
             for q, v in [(q0, v0)] + [(qpos[t], qvel[t]) for t in range(int(running.sum()))]:
                 data.qpos[:], data.qvel[:] = q, v
                 mujoco.mj_forward(env.mj_model, data)
-                frames.append(render(data))
+                emit(render(data))
+                frames += 1
             returns.append(float(rewards.sum()))
     finally:
         render.close()
-    return frames, returns, float(env.dt)
+    return frames, returns
 
 
 def _qpos(physics):
@@ -120,11 +154,14 @@ def _qvel(physics):
     return physics.qvel if hasattr(physics, "qvel") else physics.pipeline_state.qvel
 
 
-def write_mp4(path: str, frames: list[np.ndarray], fps: float) -> None:
-    """H.264 mp4 through imageio-ffmpeg's bundled ffmpeg."""
+def mp4_writer(path: str, fps: float):
+    """An H.264 mp4 writer through imageio-ffmpeg's bundled ffmpeg (``append_data(frame)``, ``close()``)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with imageio.get_writer(path, fps=fps, codec="libx264", quality=6, macro_block_size=8,
-                            ffmpeg_log_level="error") as writer:
+    return imageio.get_writer(path, fps=fps, codec="libx264", quality=6, macro_block_size=8, ffmpeg_log_level="error")
+
+
+def write_mp4(path: str, frames: list[np.ndarray], fps: float) -> None:
+    with mp4_writer(path, fps) as writer:
         for frame in frames:
             writer.append_data(frame)
 
@@ -132,29 +169,44 @@ def write_mp4(path: str, frames: list[np.ndarray], fps: float) -> None:
 def record_policy(config: Config, theta, normalizer: NormalizerState, out: str, *, env_name: str | None = None,
                   backend: str | None = None, episodes: int = 1, seed: int = 0, width: int = 480,
                   height: int = 360) -> dict:
-    """Render the deterministic policy θ for ``episodes`` episodes into ``out`` (mp4)."""
-    from pes_rl.loading import env_for_policy, policy_for_env
-    from pes_rl.policy_io import make_batched_act, policy_callable
+    """Render the deterministic policy θ for ``episodes`` episodes into ``out`` (mp4).
 
+    Frames go to the encoder as they are rendered (memory stays flat in the episode count);
+    the mp4 is written beside ``out`` and renamed over it once complete, so a failure never
+    leaves a half-written video at ``out``.
+    """
     env_name = env_name or config.env
     backend = envs.resolve_backend(backend or config.backend)
-    policy, unravel = policy_for_env(config, theta, env_for_policy(env_name, backend, config.horizon))
-    if backend == "mjx":
-        apply_flat = lambda th, o: policy.apply(unravel(th), o)  # noqa: E731
-        frames, returns, dt = _mjx_frames(config, apply_flat, theta, normalizer, env_name, episodes, seed, width, height)
-    else:
-        act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
-        frames, returns, dt = _gymnasium_frames(config, act, env_name, episodes, seed, width, height)
-    fps = 1.0 / dt
-    write_mp4(out, frames, fps)
-    return {"path": out, "frames": len(frames), "fps": fps, "returns": returns, "env": env_name, "backend": backend}
+    check_writable(out)
+    check_renderable(env_name, backend)
+    env = env_for_policy(env_name, backend, config.horizon)
+    policy, unravel = policy_for_env(config, theta, env)
+    partial = os.path.join(os.path.dirname(os.path.abspath(out)), "." + os.path.basename(out) + ".partial.mp4")
+    writer = mp4_writer(partial, 1.0 / env.dt)
+    try:
+        if backend == "mjx":
+            frames, returns = _mjx_frames(config, apply_flat(policy, unravel), theta, normalizer, env_name, episodes,
+                                          seed, width, height, writer.append_data)
+        else:
+            act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
+            frames, returns = _gymnasium_frames(config, act, env_name, episodes, seed, width, height, writer.append_data)
+        writer.close()
+        os.replace(partial, out)
+    except BaseException:
+        writer.close()
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    return {"path": out, "frames": frames, "fps": 1.0 / env.dt, "returns": returns, "env": env_name, "backend": backend}
+
+
+def default_video_path(run_dir: str) -> str:
+    return os.path.join("videos", os.path.basename(os.path.normpath(run_dir)) + ".mp4")
 
 
 def record(run_dir: str, out: str | None = None, **kwargs) -> dict:
     """Render a trained run's policy; default output ``videos/<run name>.mp4``."""
-    from pes_rl.loading import load_run
-
+    out = default_video_path(run_dir) if out is None else out
+    check_writable(out)  # before the checkpoint is even read
     config, theta, normalizer = load_run(run_dir)
-    if out is None:
-        out = os.path.join("videos", os.path.basename(os.path.normpath(run_dir)) + ".mp4")
     return record_policy(config, theta, normalizer, out, **kwargs)

@@ -44,7 +44,7 @@ def test_train_then_eval_on_gymnasium(tmp_path):
     assert summary["episodes"] == 3 and summary["env"] == "swimmer" and summary["backend"] == "gymnasium"
     assert evals[0].stdout.strip().splitlines()[-1] == evals[1].stdout.strip().splitlines()[-1]
 
-    again = pes_rl("train", "--run-dir", str(run), "--total-steps", "10", "--no-progress")
+    again = pes_rl("train", "--run-dir", str(run), "--total-steps", "4000", "--no-progress")
     assert again.returncode == 2 and "already exists" in again.stderr
     resumed = pes_rl("train", "--run-dir", str(run), "--resume", "--total-steps", "4000", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr

@@ -55,4 +55,4 @@ def test_user_env_factory_with_own_wrappers():
 
 def test_discrete_action_env_gets_a_clear_error():
     with pytest.raises(ValueError, match="Box action space"):
-        pes_rl.train(env="CartPole-v1", backend="gymnasium", total_steps=100, progress_bar=False)
+        pes_rl.train(env="CartPole-v1", backend="gymnasium", total_steps=10_000, progress_bar=False)

@@ -89,8 +89,7 @@ def test_damaged_or_foreign_checkpoint_is_one_line(tmp_path):
     cmd, env = _cli("train", "--run-dir", str(run), "--backend", "gymnasium", "--num-pairs", "2", "-K", "50", "-T", "200",
                     "--total-steps", "1000", "--eval-every", "0", "--checkpoint-every", "1", "--no-progress")
     assert subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode == 0
-    step_dir = run / "checkpoints" / str(checkpoint.latest_step(str(run)))
-    for path in step_dir.rglob("*"):
+    for path in (run / "checkpoints").rglob("*"):  # every step: a damaged newest one alone is passed over
         if path.is_file() and path.stat().st_size > 0 and "metadata" not in path.name:
             path.write_bytes(b"\0" * 16)
     cmd, env = _cli("eval", "--run-dir", str(run), "--episodes", "1")
@@ -143,4 +142,131 @@ def test_existing_run_dir_needs_resume_or_overwrite(tmp_path):
         pes_rl.train(**base)
     assert (tmp_path / "r" / "marker").exists(), "a refused run must not touch the old one"
     pes_rl.train(**base, overwrite=True)
-    assert not (tmp_path / "r" / "marker").exists() and checkpoint.latest_step(str(tmp_path / "r")) is not None
+    # the user's file stays (test_run_dir_safety.py); pes-rl's own entries were replaced
+    assert (tmp_path / "r" / "marker").exists() and checkpoint.latest_step(str(tmp_path / "r")) is not None
+
+
+# --- Bad input anywhere is one line (exit 2) naming what is wrong, and nothing is written. ---
+
+BASE = ["train", "--backend", "gymnasium", "--env", "swimmer", "--total-steps", "8000", "--num-pairs", "2", "-K", "20",
+        "-T", "100", "--no-progress", "--eval-every", "0", "--checkpoint-every", "0"]
+
+
+def _run_cli(*args, timeout=300):
+    import subprocess
+
+    cmd, env = _cli(*args)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _assert_one_line(out, *words):
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--run-dir", "{tmp}/a_file"], ["run_dir", "not a directory"]),
+    (["--run-dir", ""], ["run_dir"]),
+    (["--run-dir", "/proc/pes_rl_cannot_be_here"], ["run_dir", "cannot be created"]),
+    (["--config", "{tmp}"], ["config", "is a directory"]),
+    (["--sigma", "1e308"], ["sigma"]),
+    (["--lr-end", "inf"], ["lr_end"]),
+    (["--env", "CarRacing-v3"], ["CarRacing-v3", "optional dependency"]),
+    (["--coordinator-address", "not an address"], ["coordinator_address", "HOST:PORT"]),
+    (["--log-every", "300", "--num-pairs", "100000"], ["total_steps", "less than one iteration"]),
+    (["--env", "Pusher-v5", "--num-pairs", "100000", "--total-steps", "100000000"], ["memory", "num_pairs"]),
+    (["--policy", "mlp", "--hidden", "30000,30000"], ["memory", "hidden"]),
+    (["--eval-episodes", str(10**12)], ["eval_episodes"]),
+    (["-T", str(10**12)], ["horizon"]),
+])
+def test_train_bad_input_is_one_line(tmp_path, args, words):
+    (tmp_path / "a_file").write_text("x")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--run-dir" not in args:
+        args += ["--run-dir", str(tmp_path / "run")]
+    _assert_one_line(_run_cli(*BASE, *args), *words)
+    assert not (tmp_path / "run").exists()
+
+
+def test_log_every_never_overrides_the_step_budget():
+    """Regression: --log-every 300 trained 24,000 steps for --total-steps 8000, and 10**12 never ended."""
+    base = dict(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=20, horizon=100, eval_every=0,
+                checkpoint_every=0, total_steps=8000, progress_bar=False, run_dir=None)
+    for log_every in (300, 10**12, 7):
+        result = pes_rl.train(**base, log_every=log_every)
+        assert result.env_steps == 8000, (log_every, result.env_steps)
+
+
+@pytest.fixture(scope="module")
+def swimmer_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "swim"
+    pes_rl.train(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=20, horizon=100, eval_every=0,
+                 total_steps=800, progress_bar=False, run_dir=str(run))
+    return run
+
+
+@pytest.mark.parametrize("content, words", [
+    ("[]", ["config.json", "JSON object"]),
+    ("{garbage", ["config.json", "not valid JSON"]),
+    ('{"env": "swimmer"}', ["config.json", "lacks"]),
+    ('{"env": "swimmer", "backend": "gymnasium", "policy": "linear", "hidden": [64], "normalize_obs": "false", '
+     '"horizon": 100, "seed": 0}', ["config.json", "normalize_obs"]),
+])
+def test_eval_record_and_load_policy_refuse_a_damaged_config_json(tmp_path, swimmer_run, content, words):
+    import shutil
+
+    from pes_rl.config import ConfigError
+
+    run = tmp_path / "run"
+    shutil.copytree(swimmer_run, run)
+    (run / "config.json").write_text(content)
+    _assert_one_line(_run_cli("eval", "--run-dir", str(run), "--episodes", "1"), *words)
+    _assert_one_line(_run_cli("record", "--run-dir", str(run), "--out", str(tmp_path / "v.mp4")), *words)
+    for load in (pes_rl.load_policy, pes_rl.PolicyAgent):
+        with pytest.raises(ConfigError, match="config.json"):
+            load(str(run))
+
+
+def test_eval_episodes_that_cannot_fit_are_refused(swimmer_run):
+    _assert_one_line(_run_cli("eval", "--run-dir", str(swimmer_run), "--episodes", str(2 * 10**9)), "memory", "episodes")
+    _assert_one_line(_run_cli("eval", "--run-dir", str(swimmer_run), "--episodes", str(10**12)), "episodes")
+
+
+def test_record_checks_its_output_before_reading_or_rendering(tmp_path):
+    # the run dir does not even exist: the unwritable output is what is reported first
+    _assert_one_line(_run_cli("record", "--run-dir", str(tmp_path / "missing"), "--out", "/proc/x/v.mp4"), "out")
+
+
+def test_policy_agent_checks_the_env_against_the_policy(swimmer_run):
+    from pes_rl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="does not match the run's policy"):
+        pes_rl.PolicyAgent(str(swimmer_run), env_id="Hopper-v5")
+
+
+def test_policy_refuses_nan_and_wrong_shaped_observations(swimmer_run):
+    policy = pes_rl.load_policy(str(swimmer_run))
+    assert policy(np.zeros(8)).shape == (2,) and policy(np.zeros((3, 8))).shape == (3, 2)
+    with pytest.raises(ValueError, match="NaN"):
+        policy(np.full(8, np.nan))
+    for shape in [(3,), (2, 3), (1, 2, 8)]:
+        with pytest.raises(ValueError, match=r"shape \(8,\) or \(batch, 8\)"):
+            policy(np.zeros(shape))
+
+
+def test_sigterm_is_one_line(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    cmd, env = _cli(*BASE, "--total-steps", "100000000", "--checkpoint-every", "1", "--run-dir", str(tmp_path / "r"))
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while checkpoint.latest_step(str(tmp_path / "r")) is None:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and err.strip() == "pes-rl train: terminated (SIGTERM)", err

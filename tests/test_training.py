@@ -59,11 +59,11 @@ def test_resume_refuses_a_changed_config(tmp_path):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("sigma", 0.0, "sigma must be a finite number > 0"),
-        ("num_pairs", 0, "num_pairs must be an integer >= 1"),
-        ("truncation_length", 0, "truncation_length must be an integer >= 1"),
+        ("sigma", 0.0, "sigma must be a finite number >= 1e-18"),
+        ("num_pairs", 0, "num_pairs must be an integer between 1 and"),
+        ("truncation_length", 0, "truncation_length must be an integer between 1 and"),
         ("truncation_length", 2000, "truncation_length must be between 1 and horizon"),
-        ("total_steps", -5, "total_steps must be an integer >= 1"),
+        ("total_steps", -5, "total_steps must be an integer between 1 and"),
         ("env", "swimer", "env must be one of swimmer"),
         ("backend", "tpu", "backend must be one of auto, mjx, gymnasium"),
         ("agent", "ppo", "agent must be one of pes, es, tes, nres"),
