@@ -16,6 +16,13 @@ INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 CASES = [
     ("Swimmer-v5", 1100, 500),
     ("Hopper-v5", 400, 1000),
+    ("HalfCheetah-v5", 400, 150),
+    ("Walker2d-v5", 400, 1000),
+    ("Ant-v5", 400, 150),
+    ("Humanoid-v5", 300, 1000),
+    ("InvertedPendulum-v5", 300, 1000),
+    ("InvertedDoublePendulum-v5", 300, 1000),
+    ("Reacher-v5", 300, 50),
 ]
 
 
@@ -43,7 +50,7 @@ def test_equals_gymnasium_steps(env_id, steps, horizon):
     seeds = rng.integers(0, 2**31, size=num)
     obs = batch.reset(seeds)
     np.testing.assert_array_equal(obs, np.stack([env.reset(seed=int(s))[0] for env, s in zip(refs, seeds)]))
-    ends = 0
+    ends, contact = 0, 0.0
     for t in range(steps):
         # beyond the bounds (clamped by MuJoCo; the ctrl costs see them unclamped)
         actions = rng.uniform(-1.2, 1.2, size=(num, batch.action_size)) * batch.action_high
@@ -55,6 +62,7 @@ def test_equals_gymnasium_steps(env_id, steps, horizon):
             np.testing.assert_array_equal(obs[i], o, err_msg=f"obs, member {i}, step {t}")
             assert reward[i] == r, (i, t, reward[i], r)
             assert (terminated[i], truncated[i]) == (term, trunc), (i, t)
+            contact = max(contact, np.abs(refs[i].unwrapped.data.cfrc_ext).max())
         assert not reward[~mask].any()
         done = (terminated | truncated) & mask
         if done.any():
@@ -64,12 +72,14 @@ def test_equals_gymnasium_steps(env_id, steps, horizon):
             for i in np.flatnonzero(done):
                 np.testing.assert_array_equal(obs[i], refs[i].reset(seed=int(new[i]))[0])
     assert ends >= num  # episodes really ended and were reset (time limit / falling)
+    if TASKS[env_id].contact_forces:
+        assert contact > 1  # contact forces (in obs and reward) were really exercised
 
 
-@pytest.mark.parametrize("env_id", ["Swimmer-v5", "Hopper-v5"])
+@pytest.mark.parametrize("env_id", ["Swimmer-v5", "Ant-v5", "InvertedPendulum-v5"])
 def test_state_copy_and_restore(env_id):
     """get_state/set_state and copy_members carry everything the next step reads: the rows
-    (warm start included) and the position the reward differences against."""
+    (warm start included) and the derived position the reward differences against."""
     batch = ThreadedMujocoEnv(env_id, 4, episode_length=1000, num_threads=2)
     batch.reset(np.arange(4))
     actions = np.full((4, batch.action_size), 0.5)
@@ -90,7 +100,7 @@ def test_make_uses_threads_for_supported_ids_only():
     for name, env_id in GYMNASIUM_IDS.items():
         expected = ThreadedMujocoEnv if env_id in TASKS else GymnasiumBatchedEnv
         assert isinstance(envs.make(name, "gymnasium", num_envs=2), expected), name
-    assert sum(env_id in TASKS for env_id in GYMNASIUM_IDS.values()) == 2
+    assert sum(env_id in TASKS for env_id in GYMNASIUM_IDS.values()) == 9
     assert isinstance(envs.make("Pendulum-v1", "gymnasium", num_envs=2), GymnasiumBatchedEnv)
     # A user's factory (own wrappers) always keeps gymnasium's own stepping.
     custom = envs.make("swimmer", "gymnasium", num_envs=2, env_fn=lambda: gym.make("Swimmer-v5"))
@@ -98,10 +108,10 @@ def test_make_uses_threads_for_supported_ids_only():
     assert isinstance(envs.make("swimmer", "gymnasium", num_envs=2, threaded=False), GymnasiumBatchedEnv)
 
 
-@pytest.mark.parametrize("env_id", ["Swimmer-v5", "Hopper-v5"])
+@pytest.mark.parametrize("env_id", ["Swimmer-v5", "HalfCheetah-v5"])
 def test_open_loop_replays_the_closed_loop_steps(env_id):
     """The benchmark's C MuJoCo limit replays recorded controls: it must reproduce the stepped
-    states exactly, Hopper's contacts (and so the warm start) included."""
+    states exactly, contacts (and so the warm start) included."""
     batch = ThreadedMujocoEnv(env_id, 3, episode_length=1000, num_threads=2)
     batch.reset(np.arange(3))
     start = batch.get_state()["physics"]
