@@ -63,14 +63,13 @@ class BatchData:
     data holds at the same point: after a step, the new state and the derived
     fields ``mj_step`` + ``mj_rnePostConstraint`` leave; after a reset, the state
     and the fields of ``set_state``'s ``mj_forward``. Only the fields a task
-    names in :attr:`TaskRules.fields` are present (and ``qpos``, ``qvel``, ``ctrl``).
+    names in :attr:`TaskRules.fields` are present (and ``qpos``, ``qvel``, ``ctrl``,
+    ``cfrc_ext`` where the task reads contact forces, and ``position``, what
+    :attr:`TaskRules.position` gives for this data).
     """
 
     def __init__(self, **fields: np.ndarray):
         self.__dict__.update(fields)
-
-    def __len__(self) -> int:
-        return len(self.qpos)
 
 
 # The rules' signatures. ``env`` is the unwrapped gymnasium env: the task's weights
