@@ -7,9 +7,12 @@ backend    what you get                          when
 ========== ===================================== ================================
 mjx        pure unbatched :class:`JaxEnv`        GPU/TPU; vmap it yourself
 gymnasium  numpy :class:`BatchedEnv` of N envs   CPU (C MuJoCo is faster there):
-                                                 Swimmer/Hopper stepped by C threads
-                                                 (:mod:`envs.mujoco_threaded`), any
-                                                 other id on gymnasium's vector env
+                                                 Swimmer, Hopper, HalfCheetah,
+                                                 Walker2d, Ant, Humanoid, Inverted-
+                                                 (Double)Pendulum and Reacher -v5
+                                                 stepped by C threads, bit-equal to
+                                                 gymnasium (:mod:`envs.mujoco_threaded`);
+                                                 any other id on gymnasium's vector env
 auto       mjx if JAX sees a GPU/TPU, else gym
 ========== ===================================== ================================
 """

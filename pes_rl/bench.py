@@ -1,7 +1,9 @@
 """``pes-rl bench``: raw environment stepping vs the full PES loop, on every backend here.
 
-For each backend the same batch (``2N`` envs) and the same policy evaluation are
-timed twice in one process:
+One task (``--env``, default Swimmer; any short name the threaded C MuJoCo batch
+steps, :data:`envs.mujoco_threaded.TASKS`; the mjx backend is measured on
+Swimmer only). For each backend the same batch (``2N`` envs) and the same policy
+evaluation are timed twice in one process:
 
 * **raw**: the batch stepped with a perturbed policy (θ₀ + σε, ε redrawn every K
   steps), nothing else: no estimator, no update, no logging.
@@ -10,10 +12,12 @@ timed twice in one process:
   after the first, whose time (compilation included) is reported as ``warmup_s``.
 
 On the CPU, ``mujoco_limit_steps_per_s`` is what C MuJoCo does with the machine:
-the raw run's own trajectories (same initial states, same controls) replayed
-open loop by ``mujoco.rollout`` on every core, one call, no policy, no Python per
-env. (The cost of a MuJoCo step depends on the state — joint limits engage —
-so the limit is measured on the very states the policy visits.)
+every transition of the raw run (the state before each env step, warm start
+included, and its action) replayed by ``mujoco.batch.Batch.rollout`` on every
+core, one call per window of K steps, no policy, no Python per env. (The cost of
+a MuJoCo step depends on the state — joint limits engage, contacts come and go,
+episodes end and restart — so the limit is measured on the very states the
+policy visits, resets included.)
 
 ``memory`` compares peak RSS of two short training processes with horizons
 T = 1,000 and T = 100,000 and the same K: PES's memory must not grow with T.
@@ -39,16 +43,16 @@ import envs
 from agents.normalization import init_normalizer, normalize
 from envs.mujoco_threaded import default_threads
 
-ENV = "swimmer"
+ENV = "swimmer"  # the default task; the mjx benchmark knows only this one
 CPU_PAIRS = {"gymnasium": 256, "mjx": 32}
 GPU_PAIRS = (512, 2048, 8192, 32768)
 
 
-def _config(backend: str, num_pairs: int, truncation_length: int, horizon: int = 1000, **extra):
+def _config(backend: str, num_pairs: int, truncation_length: int, horizon: int = 1000, env: str = ENV, **extra):
     from pes_rl.config import make_config
 
     return make_config(
-        env=ENV, backend=backend, num_pairs=num_pairs, truncation_length=truncation_length, horizon=horizon,
+        env=env, backend=backend, num_pairs=num_pairs, truncation_length=truncation_length, horizon=horizon,
         eval_every=0, checkpoint_every=0, progress_bar=False, **extra,
     )
 
@@ -58,15 +62,16 @@ def _perturbed(flat0: jax.Array, sigma: float, num_particles: int, seed: int) ->
     return flat0[None, :] + sigma * jnp.concatenate([eps, -eps])
 
 
-def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded: bool = True) -> dict[str, Any]:
+def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded: bool = True,
+             env_name: str = ENV) -> dict[str, Any]:
     """Raw stepping of the CPU batch (threaded C MuJoCo or gymnasium's vector env) with the
-    PES policy evaluation. Threaded: the open-loop replay of the same trajectories gives
-    ``mujoco_limit_steps_per_s`` too."""
+    PES policy evaluation. Threaded: the replay of the same transitions, window by window,
+    gives ``mujoco_limit_steps_per_s`` too."""
     from pes_rl.trainer import build_policy
 
-    config = _config("gymnasium", num_pairs, truncation_length)
+    config = _config("gymnasium", num_pairs, truncation_length, env=env_name)
     P = config.num_particles
-    env = envs.make(ENV, "gymnasium", num_envs=P, episode_length=config.horizon, threaded=threaded)
+    env = envs.make(env_name, "gymnasium", num_envs=P, episode_length=config.horizon, threaded=threaded)
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     normalizer = init_normalizer(env.observation_size)
 
@@ -75,43 +80,54 @@ def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded:
 
     batched = jax.jit(jax.vmap(act))
     obs = env.reset(np.arange(P))
-    start = env.get_state() if threaded else None
     thetas = _perturbed(flat0, config.sigma, P, 0)
     np.asarray(batched(thetas, obs.astype(np.float32)))  # compile outside the timing
-    steps = windows * truncation_length
-    controls = np.empty((P, steps, env.action_size))
-    t0 = time.perf_counter()
-    for t in range(steps):
-        if t % truncation_length == 0:
-            thetas = _perturbed(flat0, config.sigma, P, t)
-        controls[:, t] = np.asarray(batched(thetas, obs.astype(np.float32)))
-        obs, _, terminated, truncated = env.step(controls[:, t])
-        done = terminated | truncated
-        if done.any():
-            obs = env.reset(np.arange(P) + t, mask=done)
-    elapsed = time.perf_counter() - t0
-    out = {"num_envs": P, "raw_steps_per_s": P * steps / elapsed}
+    K = truncation_length
+    controls = np.empty((P, K, env.action_size))
+    rows = np.empty((P, K, env.physics.shape[1])) if threaded else None
+    elapsed = limit = 0.0
+    for w in range(windows):
+        t0 = time.perf_counter()
+        for k in range(K):
+            t = w * K + k
+            if k == 0:
+                thetas = _perturbed(flat0, config.sigma, P, t)
+            controls[:, k] = np.asarray(batched(thetas, obs.astype(np.float32)))
+            if threaded:  # the state this step starts from, for the replay (not timed)
+                pause = time.perf_counter()
+                rows[:, k] = env.physics
+                t0 += time.perf_counter() - pause
+            obs, _, terminated, truncated = env.step(controls[:, k])
+            done = terminated | truncated
+            if done.any():
+                obs = env.reset(np.arange(P) + t, mask=done)
+        elapsed += time.perf_counter() - t0
+        if threaded:
+            limit += mujoco_limit_seconds(env, rows, controls)
+    out = {"num_envs": P, "raw_steps_per_s": P * windows * K / elapsed}
     if threaded:
-        out["mujoco_limit_steps_per_s"] = mujoco_limit(env, start, controls)
+        out["mujoco_limit_steps_per_s"] = P * windows * K / limit
     env.close()
     return out
 
 
-def mujoco_limit(env, start: dict, controls: np.ndarray) -> float:
-    """Env steps/s of ``mujoco.rollout`` on every core replaying ``controls`` (P, S, nu)
-    open loop from ``start``: the machine's C MuJoCo limit on these trajectories."""
+def mujoco_limit_seconds(env, rows: np.ndarray, controls: np.ndarray) -> float:
+    """Seconds C MuJoCo alone takes for the transitions ``rows`` (P, S, nstate) x ``controls``
+    (P, S, nu): the P·S env steps as one ``Batch.rollout`` call on every core."""
     P, S, _ = controls.shape
+    physics = rows.reshape(P * S, -1)
+    actions = controls.reshape(P * S, 1, -1)
     t0 = time.perf_counter()
-    env.open_loop(start["physics"], controls)
-    return P * S / (time.perf_counter() - t0)
+    env.open_loop(physics, actions)
+    return time.perf_counter() - t0
 
 
-def single_thread_steps_per_s(seconds: float = 1.0) -> float:
-    """One C MuJoCo Swimmer (``mj_step`` × frame_skip) on one thread, for context."""
+def single_thread_steps_per_s(seconds: float = 1.0, env_name: str = ENV) -> float:
+    """One C MuJoCo model of the task (``mj_step`` × frame_skip) on one thread, for context."""
     import gymnasium as gym
     import mujoco
 
-    sim = gym.make(envs.gymnasium_id(ENV)).unwrapped
+    sim = gym.make(envs.gymnasium_id(env_name)).unwrapped
     sim.reset(seed=0)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -156,11 +172,12 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3) -> dict[st
     return {"num_envs": P, "raw_steps_per_s": P * truncation_length * windows / elapsed, "raw_warmup_s": warmup}
 
 
-def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: int = 4, chunk: int = 1) -> dict[str, Any]:
+def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: int = 4, chunk: int = 1,
+             env_name: str = ENV) -> dict[str, Any]:
     """Env steps/s of :func:`pes_rl.train` after its first chunk (compilation), logging on."""
     from pes_rl.trainer import train
 
-    config = _config(backend, num_pairs, truncation_length, log_every=chunk)
+    config = _config(backend, num_pairs, truncation_length, env=env_name, log_every=chunk)
     total = config.steps_per_iteration * chunk * (iterations + 1)
     with tempfile.TemporaryDirectory() as run_dir:
         t0 = time.perf_counter()
@@ -175,13 +192,14 @@ def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: i
     }
 
 
-def memory_probe(horizon: int, truncation_length: int = 100, num_pairs: int = 16, iterations: int = 5) -> int:
+def memory_probe(horizon: int, truncation_length: int = 100, num_pairs: int = 16, iterations: int = 5,
+                 env_name: str = ENV) -> int:
     """Peak RSS (KiB) of a fresh process that trains ``iterations`` iterations with horizon T."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a big parent
     # (this benchmark, after compiling MJX) would report the parent's size.
     code = (
         "import resource, pes_rl\n"
-        f"pes_rl.train(env={ENV!r}, num_pairs={num_pairs}, truncation_length={truncation_length}, horizon={horizon}, "
+        f"pes_rl.train(env={env_name!r}, num_pairs={num_pairs}, truncation_length={truncation_length}, horizon={horizon}, "
         f"total_steps={2 * num_pairs * truncation_length * iterations}, eval_every=0, checkpoint_every=0, progress_bar=False)\n"
         "try:\n"
         "    print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')))\n"
@@ -197,30 +215,49 @@ def _ratio(entry: dict) -> dict:
     return entry
 
 
+def threaded_env_names() -> list[str]:
+    """The short names ``--env`` accepts: those the threaded C MuJoCo batch steps."""
+    from envs.mujoco_threaded import TASKS
+
+    return [name for name, env_id in envs.GYMNASIUM_IDS.items() if env_id in TASKS]
+
+
 def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, truncation_length: int = 200,
-        memory: bool = True, vector: bool = False, scaling: bool = False, log=print) -> dict[str, Any]:
+        memory: bool = True, vector: bool = False, scaling: bool = False, log=print, env: str = ENV) -> dict[str, Any]:
     """Run the benchmark; returns the nested dict ``pes-rl bench --json`` prints.
 
     ``num_pairs``: batch sizes in pairs (the gymnasium backend takes the first; mjx
     measures each, a batch-size curve). Default: 256 pairs for gymnasium, 32 for mjx on
-    a CPU, 512..32768 on a GPU.
+    a CPU, 512..32768 on a GPU. ``env``: the task (a short name of
+    :func:`threaded_env_names`); other than Swimmer, only the gymnasium backend, which is
+    then the default.
+
+    Raises:
+      ValueError: an unknown ``env``, or mjx asked for with another env than Swimmer.
     """
+    if env not in threaded_env_names():
+        raise ValueError(f"env must be one of {', '.join(threaded_env_names())}; got {env!r}")
+    if env != ENV and backends and "mjx" in backends:
+        raise ValueError(f"the mjx benchmark measures {ENV} only; got env {env!r} (use --backend gymnasium)")
     gpu = envs.accelerator_available()
+    if env != ENV:
+        backends = backends or ["gymnasium"]
     backends = backends or (["mjx"] if gpu else ["gymnasium", "mjx"])
-    report: dict[str, Any] = {"machine": machine()}
+    report: dict[str, Any] = {"env": env, "machine": machine()}
     if "gymnasium" in backends:
         n = num_pairs[0] if num_pairs else CPU_PAIRS["gymnasium"]
-        log(f"gymnasium (threaded C MuJoCo): {2 * n} envs, raw stepping")
-        raw = raw_host(n, truncation_length)
+        log(f"gymnasium (threaded C MuJoCo), {env}: {2 * n} envs, raw stepping and the C MuJoCo limit")
+        raw = raw_host(n, truncation_length, env_name=env)
         limit = raw.pop("mujoco_limit_steps_per_s")
-        log("gymnasium: PES loop")
-        entry = _ratio({**raw, **pes_loop("gymnasium", n, truncation_length)})
+        log(f"gymnasium, {env}: PES loop")
+        entry = _ratio({**raw, **pes_loop("gymnasium", n, truncation_length, env_name=env)})
         entry["pes_over_mujoco_limit"] = entry["pes_steps_per_s"] / limit
-        report["cpu"] = {"mujoco_limit_steps_per_s": limit, "mujoco_one_thread_steps_per_s": single_thread_steps_per_s(),
+        report["cpu"] = {"mujoco_limit_steps_per_s": limit,
+                         "mujoco_one_thread_steps_per_s": single_thread_steps_per_s(env_name=env),
                          "threads": default_threads(), "gymnasium": entry}
         if vector:
-            log("gymnasium vector env (SyncVectorEnv): raw stepping")
-            raw = raw_host(n, truncation_length, windows=1, threaded=False)
+            log(f"gymnasium vector env (SyncVectorEnv), {env}: raw stepping")
+            raw = raw_host(n, truncation_length, windows=1, threaded=False, env_name=env)
             report["cpu"]["gymnasium_vector"] = {**raw}
     if "mjx" in backends:
         sizes = list(num_pairs) if num_pairs else (list(GPU_PAIRS) if gpu else [CPU_PAIRS["mjx"]])
@@ -241,8 +278,8 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
             log(f"scaling: {backend} on 1, 2, 4 devices / 2 processes (a subprocess each)")
             report["scaling"] += scaling_table((1, 2, 4), (2,), {"backend": backend})
     if memory:
-        log("memory: T = 1,000 vs T = 100,000")
-        small, large = memory_probe(1000), memory_probe(100_000)
+        log(f"memory, {env}: T = 1,000 vs T = 100,000")
+        small, large = memory_probe(1000, env_name=env), memory_probe(100_000, env_name=env)
         report["memory"] = {"rss_kib_T1000": small, "rss_kib_T100000": large, "rss_growth_T100000_over_T1000": large / small}
     return report
 
@@ -261,6 +298,7 @@ def machine() -> dict[str, Any]:
 def table(report: dict[str, Any]) -> str:
     """The report as a plain-text table."""
     rows = [("where", "backend", "envs", "raw steps/s", "PES steps/s", "PES/raw", "warm-up s")]
+    env = report.get("env", ENV)
     for where in ("cpu", "gpu"):
         for backend, e in report.get(where, {}).items():
             if not isinstance(e, dict):
@@ -271,11 +309,12 @@ def table(report: dict[str, Any]) -> str:
                              f"{point['ratio']:.2f}" if "ratio" in point else "-",
                              f"{point['warmup_s']:.1f}" if "warmup_s" in point else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = [f"env: {env} ({envs.gymnasium_id(env)})"]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     cpu = report.get("cpu", {})
     if "mujoco_limit_steps_per_s" in cpu:
         g = cpu["gymnasium"]
-        lines.append(f"C MuJoCo limit on {cpu['threads']} threads (same trajectories, open loop): "
+        lines.append(f"C MuJoCo limit on {cpu['threads']} threads (the raw run's transitions, no policy): "
                      f"{cpu['mujoco_limit_steps_per_s']:,.0f} steps/s; PES/limit {g['pes_over_mujoco_limit']:.2f}; "
                      f"one thread {cpu['mujoco_one_thread_steps_per_s']:,.0f} steps/s")
     for row in report.get("scaling", []):

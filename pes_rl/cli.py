@@ -104,12 +104,15 @@ def _record_parser(sub) -> None:
 def _bench_parser(sub) -> None:
     p = sub.add_parser(
         "bench",
-        help="time raw env stepping vs the full PES loop on every backend here (Swimmer)",
-        description="Time raw batched Swimmer stepping (same batch, same policy evaluation) and the full PES "
+        help="time raw env stepping vs the full PES loop on every backend here (Swimmer, or --env)",
+        description="Time raw batched stepping of one task (same batch, same policy evaluation) and the full PES "
         "training loop on every backend available, in one process; on the CPU also the C MuJoCo limit "
-        "(mujoco.rollout on every core replaying the raw run's trajectories), and peak RSS at T = 100,000 "
+        "(mujoco.batch on every core replaying the raw run's transitions), and peak RSS at T = 100,000 "
         "vs T = 1,000. Compilation/warm-up is reported separately.",
     )
+    p.add_argument("--env", default="swimmer", help="the task: a short name the threaded C MuJoCo batch steps "
+                   "(envs.mujoco_threaded.TASKS: swimmer, hopper, halfcheetah, ...; default swimmer); other than "
+                   "swimmer, the gymnasium backend only")
     p.add_argument("--backend", action="append", choices=("gymnasium", "mjx"),
                    help="only this backend (repeatable); default: gymnasium and mjx on a CPU, mjx on a GPU")
     p.add_argument("--num-pairs", type=int, nargs="+", help="antithetic pairs (envs = 2 x pairs); several values give "
@@ -271,7 +274,8 @@ def _cmd_bench(args) -> int:
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1; got {value}")
     report = bench.run(args.backend, args.num_pairs, args.truncation_length, memory=not args.no_memory,
-                       vector=args.vector, scaling=args.scaling, log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
+                       vector=args.vector, scaling=args.scaling, env=args.env,
+                       log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
     print(bench.table(report))
     if args.json:
         print(bench.to_json(report))

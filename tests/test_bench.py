@@ -29,6 +29,30 @@ def test_bench_json_shape():
     memory = report["memory"]
     assert memory["rss_kib_T1000"] > 0 and memory["rss_growth_T100000_over_T1000"] == memory["rss_kib_T100000"] / memory["rss_kib_T1000"]
     assert "gpu" not in report  # no accelerator on the CI machine: omitted, not faked
+    assert report["env"] == "swimmer"
+
+
+def test_bench_other_env():
+    """``--env``: the same report for another threaded task (tiny: 4 pairs, K = 10, no memory probe)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pes_rl.cli", "bench", "--backend", "gymnasium", "--env", "hopper", "--num-pairs", "4",
+         "-K", "10", "--no-memory", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.stdout.startswith("env: hopper (Hopper-v5)")
+    assert report["env"] == "hopper" and "memory" not in report
+    cpu = report["cpu"]
+    g = cpu["gymnasium"]
+    assert g["num_envs"] == 8 and g["raw_steps_per_s"] > 0 and g["pes_steps_per_s"] > 0
+    assert abs(g["pes_over_mujoco_limit"] - g["pes_steps_per_s"] / cpu["mujoco_limit_steps_per_s"]) < 1e-9
+
+
+def test_bench_rejects_bad_env():
+    out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "bench", "--env", "pusher"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("pes-rl bench: error: env must be one of swimmer, hopper, ")
 
 
 def test_bench_rejects_bad_sizes():
