@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES
-AGENTS = ("pes", "es", "tes", "nres")
+# pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES;
+# ars: Augmented Random Search V2-t (Mania et al. 2018; full episodes, K = T)
+AGENTS = ("pes", "es", "tes", "nres", "ars")
 POLICIES = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("auto", "mjx", "gymnasium")
@@ -56,6 +57,8 @@ class Config:
     capture_video: bool = False
     log_every: int = 1
     progress_bar: bool = True
+    reward_shift: float = 0.0  # subtracted from every simulated step's reward while training (ARS's shift)
+    top_directions: int | None = None  # ARS's top-b heuristic (biased): only the b best pairs count; None: all
 
     @property
     def num_particles(self) -> int:
@@ -96,6 +99,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Agent-specific defaults, over the env's preset and under the user's values.
+# ars: ARS V2 (state normalisation, σ_R scaling, plain SGD); top_directions unset = all N pairs.
+AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ars": dict(normalize_obs=True, return_std_scaling=True, optimizer="sgd"),
+}
+
+
 def parse_hidden(value: Any) -> tuple[int, ...]:
     """``"64,64"`` or ``[64, 64]`` -> ``(64, 64)``."""
     try:
@@ -114,8 +124,8 @@ def make_config(**overrides: Any) -> Config:
     """Defaults <- the env's preset <- ``overrides`` (``None`` values are ignored); validated."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     env = overrides.get("env", Config.env)
-    merged = {**PRESETS.get(env, {}), **overrides}
-    if merged.get("agent") == "es":  # full ES: one window per episode
+    merged = {**PRESETS.get(env, {}), **AGENT_DEFAULTS.get(overrides.get("agent"), {}), **overrides}
+    if merged.get("agent") in ("es", "ars"):  # full ES / ARS: one window per episode
         merged["truncation_length"] = merged.get("horizon", Config.horizon)
     config = Config.from_dict(merged)
     validate(config)
@@ -181,6 +191,14 @@ def validate(config: Config) -> None:
     positive_int("eval_episodes", config.eval_episodes)
     positive_int("checkpoint_every", config.checkpoint_every, minimum=0)
     positive_int("log_every", config.log_every)
+    shift = config.reward_shift
+    if not isinstance(shift, (int, float)) or isinstance(shift, bool) or not math.isfinite(shift):
+        raise ConfigError(f"reward_shift must be a finite number; got {shift!r}")
+    top = config.top_directions
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= config.num_pairs):
+        raise ConfigError(f"top_directions must be an integer between 1 and num_pairs ({config.num_pairs}); got {top!r}")
+    if config.agent == "ars" and config.reset_at != "window":
+        raise ConfigError("reset_at must be window for agent ars (one rollout per episode, idle after it ends)")
     config.hidden = parse_hidden(config.hidden)
 
 

@@ -147,6 +147,8 @@ def _prepare_run_dir(config: Config, resume: bool, overwrite: bool, write: bool 
         with open(path) as f:
             saved = json.load(f)
         ours = config.to_dict()
+        # a field newer than the run's config.json compares as its default (what that run used)
+        saved = {**Config().to_dict(), **saved}
         free = set(RESUMABLE_CHANGES) - ({"total_steps"} if config.lr_end is not None else set())  # the lr schedule spans total_steps
         differing = sorted(k for k in ours if k not in free and saved.get(k) != ours[k])
         if differing:
@@ -212,7 +214,7 @@ def train(
     agent = PES(
         PESConfig(
             config.num_pairs, config.sigma, config.truncation_length, config.return_std_scaling, config.normalize_obs,
-            estimator="pes" if config.agent == "es" else config.agent,
+            estimator="pes" if config.agent == "es" else config.agent, top_directions=config.top_directions,
         ),
         make_optimizer(config),
     )
