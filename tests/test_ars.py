@@ -48,6 +48,10 @@ def test_ars_tell_is_the_papers_update(top, std_scaling):
 
     new_state, _ = jax.jit(agent.tell)(state, jnp.asarray(epsilon, jnp.float32), _result(rewards))
     np.testing.assert_allclose(np.asarray(new_state.params) - theta, step, rtol=2e-4, atol=1e-7)
+    returns = jnp.asarray(r, jnp.float32)  # the pure function alone
+    weights = estimators.top_directions_weights(returns, top)
+    direction = estimators.ars_direction(returns, jnp.asarray(epsilon, jnp.float32), nu, weights, std_scaling)
+    np.testing.assert_allclose(alpha * np.asarray(direction), step, rtol=2e-4, atol=1e-7)
 
 
 def test_unknown_estimator_refused_when_the_agent_is_built():
