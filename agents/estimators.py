@@ -66,15 +66,82 @@ def pes_gradient(
 
 
 def pes_particle_estimates(
-    accumulator: jax.Array, epsilon: jax.Array, rewards: jax.Array, dones: jax.Array, sigma: float
+    accumulator: jax.Array,
+    epsilon: jax.Array,
+    rewards: jax.Array,
+    dones: jax.Array,
+    sigma: float,
+    weights: jax.Array | None = None,
 ) -> jax.Array:
     """The P per-particle terms ``g_p = [(A_p − Ā) ξ_p + (B_p − A_p − mean) ε_p] / σ²``
-    whose mean is :func:`pes_gradient` (``(P, D)``; for variance diagnostics and tests)."""
+    whose mean is :func:`pes_gradient` (``(P, D)``; for variance diagnostics and tests).
+
+    With ``weights`` (``(P,)`` of 0/1, from :func:`top_directions_weights`) only the selected
+    set S of ``2b`` particles counts: the baselines Ā and mean(B − A) are taken over S and
+    ``g_p`` is scaled by ``w_p P / |S|``, so that the plain mean over all P is the estimate
+    restricted to the selected pairs (top-b equation, see :func:`top_directions_weights`):
+
+        ĝ_b = 1/(2b σ²) Σ_{p∈S} [ (A_p − Ā_S)(ξ_p + ε_p) + (B_p − A_p − mean_S) ε_p ]
+
+    ``weights`` all ones (or None) is the unselected estimate.
+    """
     first_episode, whole = window_returns(rewards, dones)
     after_reset = whole - first_episode
-    a = first_episode - jnp.mean(first_episode)
-    b = after_reset - jnp.mean(after_reset)
-    return (a[:, None] * (accumulator + epsilon) + b[:, None] * epsilon) / sigma**2
+    if weights is None:
+        a = first_episode - jnp.mean(first_episode)
+        b = after_reset - jnp.mean(after_reset)
+        return (a[:, None] * (accumulator + epsilon) + b[:, None] * epsilon) / sigma**2
+    a = first_episode - selected_mean(first_episode, weights)
+    b = after_reset - selected_mean(after_reset, weights)
+    estimates = (a[:, None] * (accumulator + epsilon) + b[:, None] * epsilon) / sigma**2
+    return estimates * selection_scale(weights)[:, None]
+
+
+def shift_rewards(rewards, simulated, shift: float):
+    """ARS's reward shift (Mania et al. 2018, §3, "shift"; their code subtracts it every step):
+
+        R̃_{p,t} = (R_{p,t} − s) · m_{p,t}
+
+    where ``m_{p,t} = 1`` on a step particle p actually simulated and 0 on an idle step
+    (after its episode ended inside a ``reset_at=window`` window; those stay 0). It only
+    changes the rewards the estimator sees: for alive-bonus tasks (Hopper, Walker, Ant:
+    +1 per step alive) it removes the incentive to merely survive. Works on numpy and JAX
+    arrays alike (the host unroll calls it per step); ``s = 0`` returns ``R · m`` exactly.
+    """
+    return (rewards - shift) * simulated
+
+
+def top_directions_weights(window_return: jax.Array, top: int) -> jax.Array:
+    """ARS V1-t/V2-t's top-b direction selection (Mania et al. 2018, Algorithm 2, step 6):
+    sort the N pairs by ``max(R⁺_i, R⁻_i)`` and keep the b largest,
+
+        w_i = 1  if  max(R⁺_i, R⁻_i) is among the b largest of the N,  else 0,
+
+    returned per particle (``(P,)``: pair i's weight on particles i and i + N). ``R`` is the
+    window return each particle is credited with (for PES, the window's return; for ES and
+    ARS the episode's). Ties go to the lower pair index.
+
+    A heuristic: it favours directions that happened to score high, so with b < N the
+    estimate is no longer an unbiased gradient of the Gaussian-smoothed objective.
+    ``b = N`` keeps every pair (weights all ones).
+    """
+    n = window_return.shape[0] // 2
+    score = jnp.maximum(window_return[:n], window_return[n:])
+    _, keep = jax.lax.top_k(score, top)
+    pair = jnp.zeros((n,), window_return.dtype).at[keep].set(1.0)
+    return jnp.concatenate([pair, pair])
+
+
+def selected_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
+    """``Σ_p w_p v_p / Σ_p w_p``: the mean over the selected particles (axis 0)."""
+    w = weights.reshape(weights.shape + (1,) * (values.ndim - 1))
+    return jnp.sum(w * values, axis=0) / jnp.sum(weights)
+
+
+def selection_scale(weights: jax.Array) -> jax.Array:
+    """``w_p P / Σ_q w_q``: per-particle factors turning a plain mean over all P into the
+    mean over the selected ones (all ones when nothing is dropped)."""
+    return weights * (weights.shape[0] / jnp.sum(weights))
 
 
 def pes_accumulate(accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
@@ -124,14 +191,64 @@ def nres_noise(episode_noise: jax.Array, fresh: jax.Array) -> jax.Array:
     return jnp.where(new_episode, fresh, episode_noise)
 
 
-def return_std_scale(rewards: jax.Array, dones: jax.Array, sigma: float) -> jax.Array:
+def return_std_scale(rewards: jax.Array, dones: jax.Array, sigma: float, weights: jax.Array | None = None) -> jax.Array:
     """``σ / std(R)``: turns ``1/σ²`` into ``1/(σ · std(R))`` (ARS; the PES code's
     ``divide_by_variance``), making the step size invariant to the reward scale.
 
     ``std(R)`` pools the spread of the window's first-episode returns and of its
     post-reset returns (both enter ĝ), so neither can be scaled up unboundedly
-    when the other is constant (e.g. an alive bonus with immediate resets).
+    when the other is constant (e.g. an alive bonus with immediate resets). With
+    top-b ``weights`` the variances are over the 2b selected particles only (ARS V2-t).
     """
     first_episode, whole = window_returns(rewards, dones)
-    std = jnp.sqrt(jnp.var(first_episode) + jnp.var(whole - first_episode))
+    if weights is None:
+        std = jnp.sqrt(jnp.var(first_episode) + jnp.var(whole - first_episode))
+    else:
+        std = jnp.sqrt(selected_var(first_episode, weights) + selected_var(whole - first_episode, weights))
     return jnp.where(std > 0, sigma / jnp.maximum(std, 1e-12), 1.0)
+
+
+def selected_var(values: jax.Array, weights: jax.Array) -> jax.Array:
+    """Population variance (``ddof = 0``, like ``np.std`` in ARS) over the selected particles."""
+    return selected_mean(jnp.square(values - selected_mean(values, weights)), weights)
+
+
+def ars_particle_estimates(window_return: jax.Array, epsilon: jax.Array, sigma: float, weights: jax.Array) -> jax.Array:
+    """The P per-particle terms whose plain mean is ARS's step direction before the
+    ``1/σ_R`` scaling (:func:`ars_direction`):
+
+        u_p = (P / b) · w_p (R_p − R̄_S) δ_p,   δ_p = ε_p / ν   (ν = σ, the noise scale)
+
+    so ``mean_p u_p = (1/b) Σ_{k∈top b} (R⁺_k − R⁻_k) δ_k`` (particle k + N runs −δ_k; the
+    baseline R̄_S over the selected set S cancels because Σ_{p∈S} δ_p = 0).
+    """
+    centred = window_return - selected_mean(window_return, weights)
+    per_pair = 2.0 * selection_scale(weights)  # w_p P / (2b) · 2 = w_p P / b
+    return centred[:, None] * (epsilon / sigma) * per_pair[:, None]
+
+
+def ars_return_std_scale(window_return: jax.Array, weights: jax.Array) -> jax.Array:
+    """``1 / σ_R``, σ_R the standard deviation (``ddof = 0``) of the 2b selected returns
+    (ARS V1-t/V2-t); 1 when they are all equal (then every R⁺ − R⁻ is 0 anyway)."""
+    std = jnp.sqrt(selected_var(window_return, weights))
+    return jnp.where(std > 0, 1.0 / jnp.maximum(std, 1e-12), 1.0)
+
+
+def ars_direction(
+    window_return: jax.Array, epsilon: jax.Array, sigma: float, weights: jax.Array, std_scaling: bool = True
+) -> jax.Array:
+    """ARS's update direction (Mania, Guy & Recht 2018, Algorithm 2, step 7, V1-t/V2-t):
+
+        θ_{j+1} = θ_j + α/(b σ_R) Σ_{k=1}^{b} [R(θ_j + ν δ_(k)) − R(θ_j − ν δ_(k))] δ_(k)
+
+    returns ``1/(b σ_R) Σ_k (R⁺_k − R⁻_k) δ_k`` (the SGD step with ``lr = α`` is then the
+    paper's update exactly). ``δ_k ~ N(0, I)`` is the unit direction, ``ε_k = ν δ_k`` the
+    perturbation :meth:`agents.pes.PES.ask` returns; the b directions kept are ``weights``
+    (:func:`top_directions_weights`). Without ``std_scaling`` σ_R = 1 (ARS V1:
+    ``α/b Σ (R⁺ − R⁻) δ``). Note the factor: this is ``2σ/σ_R`` times the plain antithetic
+    ES gradient ``1/(2bσ) Σ (R⁺ − R⁻) δ`` that the ``es`` agent estimates.
+    """
+    direction = jnp.mean(ars_particle_estimates(window_return, epsilon, sigma, weights), axis=0)
+    if std_scaling:
+        direction = direction * ars_return_std_scale(window_return, weights)
+    return direction

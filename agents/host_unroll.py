@@ -13,6 +13,7 @@ from typing import Callable
 import jax
 import numpy as np
 
+from agents.estimators import shift_rewards
 from agents.normalization import NormalizerState, normalize
 from envs.base import BatchedEnv
 
@@ -23,7 +24,12 @@ def episode_seed(pair_seed: int, episode: int) -> int:
 
 
 class HostParticles:
-    """``2N`` persistent particles, one per member of ``env`` (``env.num_envs == 2N``)."""
+    """``2N`` persistent particles, one per member of ``env`` (``env.num_envs == 2N``).
+
+    ``reward_shift``: subtracted from every simulated step's reward in the window's
+    ``rewards`` (what the estimator sees; :func:`agents.estimators.shift_rewards`), never
+    from idle steps nor from the episode returns reported in ``finished_return_sum``.
+    """
 
     def __init__(
         self,
@@ -31,8 +37,10 @@ class HostParticles:
         apply_flat: Callable[[jax.Array, jax.Array], jax.Array],
         normalize_obs: bool,
         pair_seeds: np.ndarray,
+        reward_shift: float = 0.0,
     ):
         self.env = env
+        self.reward_shift = float(reward_shift)
         self.num_particles = env.num_envs
         pair_seeds = np.asarray(pair_seeds, dtype=np.int64)
         if 2 * len(pair_seeds) != self.num_particles:
@@ -86,8 +94,9 @@ class HostParticles:
             obs, reward, terminated, truncated = self.env.step(actions, None if stepping.all() else stepping)
             steps += int(stepping.sum())
             done = (terminated | truncated) & stepping
-            rewards[:, t] = reward * stepping
-            self.episode_return += rewards[:, t]
+            true_reward = reward * stepping
+            rewards[:, t] = shift_rewards(reward, stepping, self.reward_shift)
+            self.episode_return += true_reward
             finished += np.where(done, self.episode_return, 0.0)
             finished_count += done
             self.episode_return[done] = 0.0

@@ -17,6 +17,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from agents import sharding
+from agents.estimators import shift_rewards
 from agents.normalization import NormalizerState, normalize
 from agents.pes import PES, AgentState, WindowResult
 from envs.base import JaxEnv, State
@@ -49,6 +50,7 @@ def make_window(
     num_steps: int,
     normalize_obs: bool,
     reset_at_window_end: bool = False,
+    reward_shift: float = 0.0,
 ) -> Callable[[jax.Array, NormalizerState, Particle], tuple[Particle, dict]]:
     """One particle, ``num_steps`` env steps with parameters ``theta`` (flat), in a ``lax.scan``.
 
@@ -56,7 +58,10 @@ def make_window(
     to a new episode; ``reset_at_window_end=False``), or the particle idles with
     zero reward until the window ends and is reset then, reported done at the
     last step (``True``). Returns the new particle, per-step ``rewards``/``dones``,
-    the env steps taken and episode/observation statistics.
+    the env steps taken and episode/observation statistics. ``reward_shift`` is
+    subtracted from the ``rewards`` of simulated steps (what the estimator sees;
+    :func:`agents.estimators.shift_rewards`), never from idle steps nor from the
+    episode returns in ``finished_return_sum``.
     """
 
     def window(theta: jax.Array, normalizer: NormalizerState, particle: Particle):
@@ -86,7 +91,8 @@ def make_window(
             else:
                 particle = reset_where(ended, particle)
                 done = ended
-            out = (reward, done, ended, jnp.where(ended, episode_return, 0.0), obs * stepping, stepping)
+            seen = shift_rewards(reward, stepping, reward_shift)
+            out = (seen, done, ended, jnp.where(ended, episode_return, 0.0), obs * stepping, stepping)
             return (particle, waiting), out
 
         (particle, waiting), (rewards, dones, ended, finished, obs, stepping) = jax.lax.scan(

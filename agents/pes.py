@@ -23,6 +23,8 @@ import optax
 
 from agents.estimators import (
     antithetic,
+    ars_particle_estimates,
+    ars_return_std_scale,
     nres_accumulate,
     nres_noise,
     pes_accumulate,
@@ -30,12 +32,16 @@ from agents.estimators import (
     relative_spread,
     return_std_scale,
     spread_by_truncation,
+    top_directions_weights,
     truncations_in_episode,
+    window_returns,
 )
 
 SPREAD_BUCKETS = 10  # windows-into-the-episode resolution of the variance diagnostic
 
-ESTIMATORS = ("pes", "tes", "nres")
+# pes: persistent ES; tes: truncated ES (ξ = ε); nres: noise-reuse ES (one ε per episode);
+# ars: Augmented Random Search V1-t/V2-t (Mania et al. 2018), run with one window per episode
+ESTIMATORS = ("pes", "tes", "nres", "ars")
 from agents.normalization import NormalizerState, init_normalizer, update_normalizer
 
 
@@ -48,11 +54,22 @@ class PESConfig:
     truncation_length: int = 100
     return_std_scaling: bool = False
     normalize_obs: bool = False
-    estimator: str = "pes"  # "pes", "tes" (ξ = ε: truncated ES) or "nres" (one ε per episode)
+    estimator: str = "pes"  # "pes", "tes" (ξ = ε: truncated ES), "nres" (one ε per episode) or "ars"
+    # ARS's top-b heuristic: only the b pairs with the largest max(R⁺, R⁻) count (None: all N).
+    # Biased: with b < N the estimate is no longer an unbiased gradient of the smoothed objective.
+    top_directions: int | None = None
 
     @property
     def num_particles(self) -> int:
         return 2 * self.num_pairs
+
+    def check(self) -> None:
+        """Raise ``ValueError`` for an unknown estimator or an out-of-range ``top_directions``."""
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {self.estimator!r}")
+        b = self.top_directions
+        if b is not None and (not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= self.num_pairs):
+            raise ValueError(f"top_directions must be an integer between 1 and num_pairs ({self.num_pairs}); got {b!r}")
 
 
 class AgentState(NamedTuple):
@@ -81,9 +98,17 @@ class WindowResult(NamedTuple):
 
 
 class PES:
-    """PES agent; ``optimizer`` is any optax transformation (applied to ``-ĝ``)."""
+    """PES agent (and its baselines); ``optimizer`` is any optax transformation (applied to ``-ĝ``).
+
+    ``estimator="ars"`` is Augmented Random Search (V2-t with ``normalize_obs`` and
+    ``return_std_scaling``): ĝ is :func:`agents.estimators.ars_direction`, so an SGD step with
+    ``lr = α`` is the paper's ``θ ← θ + α/(b σ_R) Σ_{top b} (R⁺_k − R⁻_k) δ_k`` exactly. Run
+    it with one window per episode (K = T) and idle-until-window-end resets, as ``pes_rl``'s
+    ``agent="ars"`` does.
+    """
 
     def __init__(self, config: PESConfig, optimizer: optax.GradientTransformation):
+        config.check()
         self.config = config
         self.optimizer = optimizer
 
@@ -110,24 +135,51 @@ class PES:
             epsilon = nres_noise(state.accumulator, epsilon)
         return state._replace(key=key), epsilon
 
-    def particle_estimates(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
+    def direction_weights(self, result: WindowResult) -> jax.Array | None:
+        """Per-particle 0/1 weights of the top-b selection (None: no selection, all pairs count).
+
+        Pairs are ranked by max(R⁺, R⁻) of the window's return (what each particle is
+        credited with; :func:`agents.estimators.top_directions_weights`). ARS always selects
+        (b = N unless ``top_directions`` is set: V2)."""
+        top = self.config.top_directions
+        if top is None:
+            if self.config.estimator != "ars":
+                return None
+            top = self.config.num_pairs
+        _, whole = window_returns(result.rewards, result.dones)
+        return top_directions_weights(whole, top)
+
+    def particle_estimates(
+        self, state: AgentState, epsilon: jax.Array, result: WindowResult, weights: jax.Array | None = None
+    ) -> jax.Array:
         """The P per-particle terms whose mean is ĝ (before return-std scaling).
 
         PES weights this window's returns by ξ + ε; truncated ES by ε alone (ξ = 0, biased);
         NRES by the episode's reused ε alone (unbiased: that ε drove every step so far).
-        See :func:`agents.estimators.pes_gradient` for the equation.
+        See :func:`agents.estimators.pes_gradient` for the equation, and
+        :func:`agents.estimators.ars_particle_estimates` for ARS. ``weights``: the top-b
+        selection (:meth:`direction_weights`); unselected particles' terms are 0.
         """
+        if self.config.estimator == "ars":
+            weights = self.direction_weights(result) if weights is None else weights
+            _, whole = window_returns(result.rewards, result.dones)
+            return ars_particle_estimates(whole, epsilon, self.config.sigma, weights)
         accumulator = state.accumulator if self.config.estimator == "pes" else jnp.zeros_like(state.accumulator)
-        return pes_particle_estimates(accumulator, epsilon, result.rewards, result.dones, self.config.sigma)
+        return pes_particle_estimates(accumulator, epsilon, result.rewards, result.dones, self.config.sigma, weights)
 
     def gradient(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
         """The ascent direction ĝ."""
-        return self._scaled_mean(self.particle_estimates(state, epsilon, result), result)
+        weights = self.direction_weights(result)
+        return self._scaled_mean(self.particle_estimates(state, epsilon, result, weights), result, weights)
 
-    def _scaled_mean(self, estimates: jax.Array, result: WindowResult) -> jax.Array:
+    def _scaled_mean(self, estimates: jax.Array, result: WindowResult, weights: jax.Array | None = None) -> jax.Array:
         grad = jnp.mean(estimates, axis=0)
         if self.config.return_std_scaling:
-            grad = grad * return_std_scale(result.rewards, result.dones, self.config.sigma)
+            if self.config.estimator == "ars":
+                _, whole = window_returns(result.rewards, result.dones)
+                grad = grad * ars_return_std_scale(whole, weights)
+            else:
+                grad = grad * return_std_scale(result.rewards, result.dones, self.config.sigma, weights)
         return grad
 
     def next_accumulator(self, accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
@@ -138,9 +190,13 @@ class PES:
         return jnp.zeros_like(accumulator)
 
     def tell(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> tuple[AgentState, dict]:
-        """Estimate ĝ, take the optimizer step on ``-ĝ``, advance ξ and the normaliser."""
-        estimates = self.particle_estimates(state, epsilon, result)
-        grad = self._scaled_mean(estimates, result)
+        """Estimate ĝ, take the optimizer step on ``-ĝ``, advance ξ and the normaliser.
+
+        ``result.rewards`` are what the estimator sees (with a reward shift, the shifted
+        rewards; ``finished_return_sum`` holds the true episode returns)."""
+        weights = self.direction_weights(result)
+        estimates = self.particle_estimates(state, epsilon, result, weights)
+        grad = self._scaled_mean(estimates, result, weights)
         updates, opt_state = self.optimizer.update(-grad, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         normalizer = state.normalizer

@@ -67,7 +67,7 @@ def raw_host(num_pairs: int, truncation_length: int, windows: int = 2, threaded:
     """Raw stepping of the CPU batch (threaded C MuJoCo or gymnasium's vector env) with the
     PES policy evaluation. Threaded: the replay of the same transitions, window by window,
     gives ``mujoco_limit_steps_per_s`` too."""
-    from pes_rl.trainer import build_policy
+    from pes_rl.policy_io import build_policy
 
     config = _config("gymnasium", num_pairs, truncation_length, env=env_name)
     P = config.num_particles
@@ -140,7 +140,7 @@ def single_thread_steps_per_s(seconds: float = 1.0, env_name: str = ENV) -> floa
 
 def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3) -> dict[str, Any]:
     """Raw MJX stepping: the vmapped env and policy in one jitted K-step scan per window."""
-    from pes_rl.trainer import build_policy
+    from pes_rl.policy_io import build_policy
 
     config = _config("mjx", num_pairs, truncation_length)
     P = config.num_particles

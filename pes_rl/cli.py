@@ -30,8 +30,9 @@ def _train_parser(sub) -> None:
     )
     p.add_argument("--env", help="short name (swimmer, hopper, ...) or a gymnasium id (gymnasium backend); default swimmer")
     p.add_argument("--backend", choices=None, help="auto (mjx on GPU/TPU, else gymnasium), mjx or gymnasium; default auto")
-    p.add_argument("--agent", help="pes (default), es (full-episode ES: K = T), tes (truncated ES: biased) or "
-                   "nres (noise-reuse ES: one perturbation per episode)")
+    p.add_argument("--agent", help="pes (default), es (full-episode ES: K = T), tes (truncated ES: biased), "
+                   "nres (noise-reuse ES: one perturbation per episode) or ars (Augmented Random Search V2-t: "
+                   "K = T, normalize-obs and return-std scaling on by default)")
     p.add_argument("--total-steps", type=int, help="env steps to train for (every particle step, burn-in included)")
     p.add_argument("--seed", type=int, help="random seed; default 0")
     p.add_argument("--run-dir", help="where config.json, progress.csv, tb/ and checkpoints/ go; default runs/ENV_AGENT_seedS")
@@ -60,6 +61,13 @@ def _train_parser(sub) -> None:
     p.add_argument("--eval-backend", help="backend for evaluations; default: the training backend")
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (0: only at the end)")
     p.add_argument("--log-every", type=int, help="iterations per logged row (and per jitted call on mjx)")
+    p.add_argument("--reward-shift", type=float, help="subtract this from every simulated step's reward while "
+                   "training (ARS's shift; e.g. 1 removes Hopper's alive bonus); evaluations and the logged episode "
+                   "returns stay the true returns; default 0")
+    p.add_argument("--top-directions", type=int, help="b, 1..num_pairs: only the b pairs with the largest "
+                   "max(R+, R-) contribute (ARS's top-b; return-std scaling then uses their 2b returns). A heuristic "
+                   "that biases the estimate: it favours directions that happened to score high, so with b < N it is "
+                   "no longer an unbiased gradient of the smoothed objective. Default: all pairs")
     p.add_argument("--capture-video", action=argparse.BooleanOptionalAction, default=None,
                    help="record one episode to RUN_DIR/videos/ at every evaluation")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
@@ -130,6 +138,7 @@ FLAG_FIELDS = (
     "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "lr_end", "truncation_length",
     "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "reset_at", "eval_every",
     "eval_episodes", "eval_backend", "checkpoint_every", "capture_video", "log_every",
+    "reward_shift", "top_directions",
 )
 
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-# pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES
-AGENTS = ("pes", "es", "tes", "nres")
+# pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES;
+# ars: Augmented Random Search V2-t (Mania et al. 2018; full episodes, K = T)
+AGENTS = ("pes", "es", "tes", "nres", "ars")
 POLICIES = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("auto", "mjx", "gymnasium")
@@ -70,6 +71,8 @@ class Config:
     capture_video: bool = False
     log_every: int = 1
     progress_bar: bool = True
+    reward_shift: float = 0.0  # subtracted from every simulated step's reward while training (ARS's shift)
+    top_directions: int | None = None  # ARS's top-b heuristic (biased): only the b best pairs count; None: all
 
     @property
     def num_particles(self) -> int:
@@ -111,6 +114,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Agent-specific defaults, over the env's preset and under the user's values.
+# ars: ARS V2 (state normalisation, σ_R scaling, plain SGD); top_directions unset = all N pairs.
+AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ars": dict(normalize_obs=True, return_std_scaling=True, optimizer="sgd"),
+}
+
+
 def parse_hidden(value: Any) -> tuple[int, ...]:
     """``"64,64"`` (the CLI's form) or ``[64, 64]`` (JSON, API) -> ``(64, 64)``; strictly integers."""
     message = f"hidden must be comma-separated positive integers like 64,64; got {value!r}"
@@ -133,8 +143,10 @@ def make_config(**overrides: Any) -> Config:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     env = overrides.get("env", Config.env)
     preset = PRESETS.get(env, {}) if isinstance(env, str) else {}
-    config = Config.from_dict({**preset, **overrides})
-    if config.agent == "es":  # full ES: one window per episode
+    agent = overrides.get("agent", Config.agent)
+    agent_defaults = AGENT_DEFAULTS.get(agent, {}) if isinstance(agent, str) else {}
+    config = Config.from_dict({**preset, **agent_defaults, **overrides})
+    if config.agent in ("es", "ars"):  # full ES / ARS: one window per episode
         config.truncation_length = config.horizon
     validate(config)
     return config
@@ -244,6 +256,12 @@ def validate(config: Config) -> None:
     _check_int("eval_episodes", config.eval_episodes, 1, MAX_COUNT)
     _check_int("checkpoint_every", config.checkpoint_every, 0, MAX_STEPS)
     _check_int("log_every", config.log_every, 1, MAX_STEPS)
+    _check_float("reward_shift", config.reward_shift, -MAX_SCALE, MAX_SCALE, open_min=False)
+    if config.top_directions is not None and not 1 <= config.top_directions <= config.num_pairs:
+        raise ConfigError(f"top_directions must be an integer between 1 and num_pairs ({config.num_pairs}); "
+                          f"got {config.top_directions}")
+    if config.agent == "ars" and config.reset_at != "window":
+        raise ConfigError("reset_at must be window for agent ars (one rollout per episode, idle after it ends)")
     if config.steps_per_iteration > config.total_steps:
         raise ConfigError(
             f"total_steps ({config.total_steps:,}) is less than one iteration: {config.num_particles:,} particles x "

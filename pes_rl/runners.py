@@ -56,7 +56,8 @@ class JaxRunner:
         if mesh is not None:
             sharding.check_divisible(config.num_pairs, mesh)
         self.window = jax_unroll.make_window(
-            env, apply_flat, config.truncation_length, config.normalize_obs, config.reset_at == "window"
+            env, apply_flat, config.truncation_length, config.normalize_obs, config.reset_at == "window",
+            config.reward_shift,
         )
         self._chunks: dict[int, object] = {}  # iterations per jitted call -> its compiled scan
         self.particles = None
@@ -138,7 +139,7 @@ class HostRunner:
         pair_seeds = np.random.SeedSequence([config.seed, 11]).generate_state(config.num_pairs).astype(np.int64)
         first = jax.process_index() * self.local_pairs
         self.particles = host_unroll.HostParticles(
-            env, apply_flat, config.normalize_obs, pair_seeds[first:first + self.local_pairs]
+            env, apply_flat, config.normalize_obs, pair_seeds[first:first + self.local_pairs], config.reward_shift
         )
         pairs = np.arange(first, first + self.local_pairs)
         self.members = np.concatenate([pairs, pairs + config.num_pairs])  # this process's global particle indices

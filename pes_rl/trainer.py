@@ -130,6 +130,8 @@ def _check_resume_config(config: Config) -> None:
     path = os.path.join(config.run_dir, "config.json")
     saved = load_config_file(path, what="resume")
     ours = config.to_dict()
+    # a field newer than the run's config.json compares as its default (what that run used)
+    saved = {**Config().to_dict(), **saved}
     free = set(RESUMABLE_CHANGES) - ({"total_steps"} if config.lr_end is not None else set())  # the lr schedule spans total_steps
     differing = sorted(k for k in ours if k not in free and saved.get(k) != ours[k])
     if differing:
@@ -257,7 +259,7 @@ def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, en
     agent = PES(
         PESConfig(
             config.num_pairs, config.sigma, config.truncation_length, config.return_std_scaling, config.normalize_obs,
-            estimator="pes" if config.agent == "es" else config.agent,
+            estimator="pes" if config.agent == "es" else config.agent, top_directions=config.top_directions,
         ),
         make_optimizer(config),
     )
