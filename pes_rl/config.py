@@ -121,6 +121,14 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def preset(env: str, agent: str = Config.agent) -> dict[str, Any]:
+    """The settings ``env`` trains ``agent`` with: the agent's defaults, then the env's preset,
+    then the env's settings for that agent (``PRESETS[env]["agents"][agent]``)."""
+    env_preset = dict(PRESETS.get(env, {}))
+    by_agent = env_preset.pop("agents", {})
+    return {**AGENT_DEFAULTS.get(agent, {}), **env_preset, **by_agent.get(agent, {})}
+
+
 def parse_hidden(value: Any) -> tuple[int, ...]:
     """``"64,64"`` (the CLI's form) or ``[64, 64]`` (JSON, API) -> ``(64, 64)``; strictly integers."""
     message = f"hidden must be comma-separated positive integers like 64,64; got {value!r}"
@@ -139,13 +147,12 @@ def parse_hidden(value: Any) -> tuple[int, ...]:
 
 
 def make_config(**overrides: Any) -> Config:
-    """Defaults <- the env's preset <- ``overrides`` (``None`` values are ignored); validated."""
+    """Defaults <- :func:`preset` (env and agent) <- ``overrides`` (``None`` values are ignored); validated."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     env = overrides.get("env", Config.env)
-    preset = PRESETS.get(env, {}) if isinstance(env, str) else {}
     agent = overrides.get("agent", Config.agent)
-    agent_defaults = AGENT_DEFAULTS.get(agent, {}) if isinstance(agent, str) else {}
-    config = Config.from_dict({**preset, **agent_defaults, **overrides})
+    defaults = preset(env, agent) if isinstance(env, str) and isinstance(agent, str) else {}
+    config = Config.from_dict({**defaults, **overrides})
     if config.agent in ("es", "ars"):  # full ES / ARS: one window per episode
         config.truncation_length = config.horizon
     validate(config)

@@ -28,23 +28,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+from pes_rl.curves import first_crossing, median_or_none
 
 THRESHOLDS = (325.0, 350.0)
-
-
-def first_crossing(rows: list[dict], threshold: float, key: str) -> float | None:
-    for r in rows:
-        if r["eval_return_mean"] is not None and r["eval_return_mean"] >= threshold:
-            return r[key]
-    return None
-
-
-def median_or_none(values: list) -> float | None:
-    """Median over seeds, counting a seed that never crossed as infinitely slow."""
-    vals = [np.inf if v is None else v for v in values]
-    m = float(np.median(vals))
-    return None if not np.isfinite(m) else m
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -56,7 +56,7 @@ def test_pairs_must_split_over_processes():
     port = free_port()
     procs = [
         subprocess.Popen([sys.executable, "-m", "pes_rl.cli", "train", "--backend", "gymnasium", "--num-pairs", "3",
-                          "--total-steps", "100", "--no-progress", "--distributed", "--coordinator-address",
+                          "--total-steps", "10000", "--no-progress", "--distributed", "--coordinator-address",
                           f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(2)

@@ -52,8 +52,8 @@ assert jax.device_count() == 4
 seen = []
 run = runners.JaxRunner.run
 
-def spy(self, state):  # how the population is laid out while it trains
-    state, rows = run(self, state)
+def spy(self, state, iterations=None):  # how the population is laid out while it trains
+    state, rows = run(self, state, iterations)
     obs = self.particles.env_state.obs
     seen.append({"devices": len(obs.sharding.device_set), "obs_shard": list(obs.addressable_shards[0].data.shape),
                  "accumulator_shard": list(state.accumulator.addressable_shards[0].data.shape),
@@ -123,7 +123,7 @@ def test_two_processes_match_one_process(tmp_path, single_device_params):
 def test_particles_that_do_not_split_over_the_devices_are_refused():
     """3 pairs are 6 particles: not a multiple of 4 devices (one line, naming num_pairs)."""
     out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "train", "--backend", "mjx", "--num-pairs", "3",
-                          "--total-steps", "100", "--no-progress"], cwd=ROOT, capture_output=True, text=True,
+                          "--total-steps", "10000", "--no-progress"], cwd=ROOT, capture_output=True, text=True,
                          env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"), timeout=300)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
     assert out.stderr.strip().splitlines() == [

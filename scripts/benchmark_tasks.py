@@ -1,0 +1,182 @@
+"""Every task, every agent, held-out seeds: env steps to each task's threshold and the final return.
+
+For each task and agent, trains each seed with that task's preset for the agent
+(``pes_rl.config.preset``), evaluating the deterministic policy's *true* return on
+gymnasium (``-v5``) about every ``--eval-every-steps`` env steps, and writes to ``--out``:
+
+* ``curves.csv``: one row per evaluation (task, agent, seed, iteration, env_steps, wall_time,
+  eval_return_mean, eval_return_std); rows are appended as each run ends, and runs already
+  in the file are skipped, so an interrupted benchmark continues where it stopped;
+* ``summary.json``: per task and agent, each seed's steps to the threshold and final return,
+  and their medians (a seed that never reached the threshold counts as infinitely slow);
+* ``TASK.png``: median evaluation return over seeds against env steps, with the min-max band.
+
+    python scripts/benchmark_tasks.py --tasks hopper halfcheetah --agents pes,nres,ars,es --seeds 5 6 7 8 9
+
+Env steps count every simulated step of every particle (idle steps after an episode ended
+inside a window are not simulated and not counted). Budgets default to the issue's targets
+(:data:`BUDGETS`); ``--total-steps`` overrides them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from pes_rl.curves import THRESHOLDS, first_crossing, median_or_none
+
+# env steps each task gets by default (the budgets the task table is measured at)
+BUDGETS = {
+    "swimmer": 200_000,
+    "hopper": 1_500_000,
+    "halfcheetah": 1_200_000,
+    "walker2d": 20_000_000,
+    "ant": 20_000_000,
+    "humanoid": 20_000_000,
+    "inverted_pendulum": 100_000,
+    "inverted_double_pendulum": 100_000,
+    "reacher": 500_000,
+    "Pendulum-v1": 500_000,
+}
+COLUMNS = ("task", "agent", "seed", "iteration", "env_steps", "wall_time", "eval_return_mean", "eval_return_std")
+
+
+def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
+            backend: str) -> list[dict]:
+    """Train one seed; the evaluation rows of its learning curve."""
+    import pes_rl
+
+    config = pes_rl.make_config(env=task, agent=agent, seed=seed, total_steps=total_steps, backend=backend,
+                                eval_backend="gymnasium", eval_episodes=eval_episodes, checkpoint_every=0,
+                                progress_bar=False)
+    config.eval_every = max(1, round(eval_every_steps / config.steps_per_iteration))
+    result = pes_rl.train(config)
+    return [{"task": task, "agent": agent, "seed": seed, **{k: r[k] for k in COLUMNS[3:]}}
+            for r in result.metrics if r["eval_return_mean"] is not None]
+
+
+def read_curves(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["seed"], r["iteration"], r["env_steps"] = int(r["seed"]), int(r["iteration"]), int(r["env_steps"])
+        for k in ("wall_time", "eval_return_mean", "eval_return_std"):
+            r[k] = float(r[k])
+    return rows
+
+
+def append_curves(path: str, rows: list[dict]) -> None:
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def summarise(curves: list[dict]) -> dict:
+    """Per task and agent: each seed's steps to the threshold and final return, and the medians."""
+    summary: dict = {}
+    for task, agent in sorted({(r["task"], r["agent"]) for r in curves}):
+        threshold = THRESHOLDS.get(task)
+        seeds = []
+        for seed in sorted({r["seed"] for r in curves if (r["task"], r["agent"]) == (task, agent)}):
+            rows = [r for r in curves if (r["task"], r["agent"], r["seed"]) == (task, agent, seed)]
+            seeds.append({"seed": seed, "steps_to_threshold": first_crossing(rows, threshold) if threshold is not None else None,
+                          "final_return": rows[-1]["eval_return_mean"], "best_return": max(r["eval_return_mean"] for r in rows),
+                          "env_steps": rows[-1]["env_steps"], "wall_time": rows[-1]["wall_time"]})
+        summary.setdefault(task, {})[agent] = {
+            "threshold": threshold,
+            "seeds": seeds,
+            "reached": sum(s["steps_to_threshold"] is not None for s in seeds),
+            "median_steps_to_threshold": median_or_none([s["steps_to_threshold"] for s in seeds]),
+            "median_final_return": float(np.median([s["final_return"] for s in seeds])),
+        }
+    return summary
+
+
+def plot_task(curves: list[dict], task: str, path: str) -> None:
+    """Median evaluation return over seeds against env steps per agent, with the min-max band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for agent in sorted({r["agent"] for r in curves if r["task"] == task}):
+        runs = [[r for r in curves if (r["task"], r["agent"], r["seed"]) == (task, agent, s)]
+                for s in sorted({r["seed"] for r in curves if (r["task"], r["agent"]) == (task, agent)})]
+        end = max(run[-1]["env_steps"] for run in runs)
+        grid = np.linspace(0, end, 200)
+        # each seed's curve held at its last evaluation between evaluations (a step function)
+        values = np.array([[run[max(0, np.searchsorted([r["env_steps"] for r in run], x, side="right") - 1)]
+                            ["eval_return_mean"] for x in grid] for run in runs])
+        line, = ax.plot(grid, np.median(values, axis=0), label=f"{agent} ({len(runs)} seeds)")
+        ax.fill_between(grid, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.15)
+    if task in THRESHOLDS:
+        ax.axhline(THRESHOLDS[task], color="gray", ls="--", lw=0.8)
+    ax.set_title(task)
+    ax.set_xlabel("environment steps (every simulated step of every particle)")
+    ax.set_ylabel("evaluation return (gymnasium -v5, true reward)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["hopper", "halfcheetah"], help=f"any of {', '.join(BUDGETS)}")
+    parser.add_argument("--agents", default="pes,nres,ars,es", help="comma-separated: pes, nres, ars, es, tes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[5, 6, 7, 8, 9],
+                        help="held-out seeds (presets are tuned on seeds 0-4)")
+    parser.add_argument("--total-steps", type=int, help="env steps per run for every task (default: BUDGETS)")
+    parser.add_argument("--eval-every-steps", type=int, default=20_000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--backend", default="gymnasium", choices=["gymnasium", "mjx", "auto"])
+    parser.add_argument("--out", default="runs/benchmark_tasks")
+    args = parser.parse_args(argv)
+    agents = [a for a in args.agents.split(",") if a]
+    unknown = [t for t in args.tasks if t not in BUDGETS]
+    if unknown:
+        parser.error(f"--tasks must be among {', '.join(BUDGETS)}; got {', '.join(unknown)}")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "curves.csv")
+    done = {(r["task"], r["agent"], r["seed"]) for r in read_curves(path)}
+    for task in args.tasks:
+        for agent in agents:
+            for seed in args.seeds:
+                if (task, agent, seed) in done:
+                    continue
+                t0 = time.perf_counter()
+                rows = run_one(task, agent, seed, args.total_steps or BUDGETS[task], args.eval_every_steps,
+                               args.eval_episodes, args.backend)
+                append_curves(path, rows)
+                best = max(r["eval_return_mean"] for r in rows)
+                print(json.dumps({"task": task, "agent": agent, "seed": seed, "final": rows[-1]["eval_return_mean"],
+                                  "best": best, "env_steps": rows[-1]["env_steps"],
+                                  "steps_to_threshold": first_crossing(rows, THRESHOLDS.get(task, math.inf)),
+                                  "wall_s": round(time.perf_counter() - t0, 1)}), flush=True)
+    curves = read_curves(path)
+    summary = summarise(curves)
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    for task in sorted({r["task"] for r in curves}):
+        plot_task(curves, task, os.path.join(args.out, f"{task}.png"))
+    for task, by_agent in summary.items():
+        for agent, s in by_agent.items():
+            print(f"{task:>26} {agent:>5}: reached {s['reached']}/{len(s['seeds'])}, median steps to "
+                  f"{s['threshold']}: {s['median_steps_to_threshold']}, median final {s['median_final_return']:.1f}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
