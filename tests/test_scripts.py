@@ -40,3 +40,30 @@ def test_reproduce_swimmer_smoke(tmp_path):
     rows = (tmp_path / "summary.csv").read_text().strip().splitlines()
     assert [r.split(",")[1] for r in rows[1:]] == ["es", "tes", "pes", "nres"]
     assert (tmp_path / "swimmer.png").stat().st_size > 0
+
+
+def test_benchmark_tasks_smoke(tmp_path):
+    cmd = [sys.executable, str(SCRIPTS / "benchmark_tasks.py"), "--tasks", "inverted_pendulum", "--agents", "pes",
+           "--seeds", "5", "6", "--total-steps", "3200", "--eval-every-steps", "1600", "--eval-episodes", "1",
+           "--out", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    entry = summary["inverted_pendulum"]["pes"]
+    assert [s["seed"] for s in entry["seeds"]] == [5, 6] and entry["threshold"] == 1000.0
+    assert all(s["env_steps"] >= 3200 for s in entry["seeds"])
+    rows = (tmp_path / "curves.csv").read_text().splitlines()
+    assert rows[0] == "task,agent,seed,iteration,env_steps,wall_time,eval_return_mean,eval_return_std"
+    assert (tmp_path / "inverted_pendulum.png").stat().st_size > 0
+    # a second call finds every run in curves.csv and trains nothing more
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and (tmp_path / "curves.csv").read_text().splitlines() == rows
+
+
+def test_plain_ars_smoke():
+    out = subprocess.run([sys.executable, str(SCRIPTS / "plain_ars.py"), "--env", "Hopper-v5", "--total-steps", "3000",
+                          "--eval-every-steps", "1000", "--eval-episodes", "1", "--shift", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert rows[0]["env_steps"] == 0 and rows[-1]["env_steps"] >= 3000
