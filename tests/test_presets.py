@@ -1,0 +1,26 @@
+"""Every preset is a valid config and trains an iteration on its task (smoke: learning itself is
+measured by scripts/benchmark_tasks.py, not here)."""
+
+import pytest
+
+import pes_rl
+from pes_rl.config import PRESETS, make_config, preset
+
+
+@pytest.mark.parametrize("env", sorted(PRESETS))
+def test_preset_trains_an_iteration(env):
+    config = make_config(env=env, backend="gymnasium")
+    result = pes_rl.train(config, total_steps=config.steps_per_iteration, eval_episodes=1, run_dir=None,
+                          progress_bar=False)
+    assert result.env_steps > 0 and result.final_eval_return is not None
+
+
+def test_env_and_agent_presets_layer_in_order():
+    """agent defaults < env preset < the env's settings for that agent < the caller's values."""
+    assert "agents" not in preset("hopper", "pes")
+    ars = preset("hopper", "ars")
+    assert ars["lr"] == PRESETS["hopper"]["agents"]["ars"]["lr"] != PRESETS["hopper"]["lr"]
+    assert ars["normalize_obs"] is True and ars["reward_shift"] == 1.0
+    assert preset("halfcheetah", "nres")["truncation_length"] == PRESETS["halfcheetah"]["truncation_length"]
+    assert make_config(env="hopper", agent="ars", sigma=0.5).sigma == 0.5
+    assert make_config(env="hopper", agent="ars").truncation_length == 1000  # ARS: whole episodes
