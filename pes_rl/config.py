@@ -162,11 +162,17 @@ def parse_hidden(value: Any) -> tuple[int, ...]:
 
 
 def make_config(**overrides: Any) -> Config:
-    """Defaults <- :func:`preset` (env and agent) <- ``overrides`` (``None`` values are ignored); validated."""
+    """Defaults <- :func:`preset` (env and agent) <- ``overrides`` (``None`` values are ignored); validated.
+
+    A preset's ``top_directions`` is capped at the caller's ``num_pairs`` (``--env hopper --num-pairs 3``
+    keeps all 3 pairs rather than failing on the preset's b = 4)."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     env = overrides.get("env", Config.env)
     agent = overrides.get("agent", Config.agent)
     defaults = preset(env, agent) if isinstance(env, str) and isinstance(agent, str) else {}
+    pairs, top = overrides.get("num_pairs"), defaults.get("top_directions")
+    if "top_directions" not in overrides and top is not None and _is_int(pairs):
+        defaults["top_directions"] = max(1, min(top, pairs))  # a preset's b never exceeds the caller's N
     config = Config.from_dict({**defaults, **overrides})
     if config.agent in ("es", "ars"):  # full ES / ARS: one window per episode
         config.truncation_length = config.horizon

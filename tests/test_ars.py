@@ -133,7 +133,7 @@ def _hopper_window(reward_shift):
     from pes_rl.runners import HostRunner
     from pes_rl.trainer import _env_for, build_policy, make_optimizer
 
-    config = make_config(env="hopper", backend="gymnasium", agent="ars", num_pairs=3, horizon=150, sigma=0.5,
+    config = make_config(env="Hopper-v5", backend="gymnasium", agent="ars", num_pairs=3, horizon=150, sigma=0.5,
                          reward_shift=reward_shift, progress_bar=False)
     env = _env_for(config, "gymnasium")
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
@@ -220,7 +220,7 @@ def test_reward_shift_on_the_jax_unroll():
 def test_reward_shift_leaves_logged_and_evaluated_returns_alone():
     from pes_rl.evaluation import evaluate_gymnasium
 
-    common = dict(env="hopper", backend="gymnasium", agent="ars", num_pairs=2, horizon=100, sigma=0.3, lr=0.02,
+    common = dict(env="Hopper-v5", backend="gymnasium", agent="ars", num_pairs=2, horizon=100, sigma=0.3, lr=0.02,
                   total_steps=400, eval_episodes=2, progress_bar=False)
     shifted = pes_rl.train(reward_shift=1.0, **common)
     plain = pes_rl.train(reward_shift=0.0, **common)
@@ -236,11 +236,11 @@ def test_reward_shift_leaves_logged_and_evaluated_returns_alone():
 
 
 def test_ars_config_defaults_and_validation():
-    config = make_config(env="hopper", agent="ars")
+    config = make_config(env="Hopper-v5", agent="ars")
     assert config.truncation_length == config.horizon  # one window per episode
     assert config.normalize_obs and config.return_std_scaling and config.optimizer == "sgd"
     assert config.top_directions is None and config.reward_shift == 0.0  # None: all N pairs (ARS V2)
-    assert not make_config(env="hopper", agent="ars", normalize_obs=False).normalize_obs
+    assert not make_config(env="Hopper-v5", agent="ars", normalize_obs=False).normalize_obs
     for bad, message in [
         (dict(top_directions=11), r"top_directions must be an integer between 1 and num_pairs \(10\); got 11"),
         (dict(top_directions=0), "top_directions must be"),
@@ -264,7 +264,7 @@ def test_cli_flags():
 
 
 def test_ars_trains_on_hopper():
-    result = pes_rl.train(env="hopper", backend="gymnasium", agent="ars", num_pairs=4, top_directions=2,
+    result = pes_rl.train(env="Hopper-v5", backend="gymnasium", agent="ars", num_pairs=4, top_directions=2,
                           reward_shift=1.0, total_steps=8000, eval_episodes=2, run_dir=None, progress_bar=False)
     assert result.config.truncation_length == result.config.horizon == 1000
     assert result.env_steps >= 8000 and float(result.normalizer.count) > 0

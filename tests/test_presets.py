@@ -4,7 +4,7 @@ measured by scripts/benchmark_tasks.py, not here)."""
 import pytest
 
 import pes_rl
-from pes_rl.config import PRESETS, make_config, preset
+from pes_rl.config import PRESETS, ConfigError, make_config, preset
 
 
 @pytest.mark.parametrize("env", sorted(PRESETS))
@@ -24,3 +24,7 @@ def test_env_and_agent_presets_layer_in_order():
     assert preset("halfcheetah", "nres")["truncation_length"] == PRESETS["halfcheetah"]["truncation_length"]
     assert make_config(env="hopper", agent="ars", sigma=0.5).sigma == 0.5
     assert make_config(env="hopper", agent="ars").truncation_length == 1000  # ARS: whole episodes
+    # a preset's top-b never exceeds the caller's population; the caller's own b is checked, not capped
+    assert make_config(env="hopper", num_pairs=3).top_directions == 3
+    with pytest.raises(ConfigError, match="top_directions"):
+        make_config(env="hopper", num_pairs=3, top_directions=4)
