@@ -204,7 +204,6 @@ def _cmd_eval(args) -> int:
     import numpy as np
 
     import envs
-    from pes_rl.config import ConfigError
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
     from pes_rl.loading import env_for_policy, load_run, policy_for_env
 
