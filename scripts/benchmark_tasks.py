@@ -13,6 +13,9 @@ gymnasium (``-v5``) about every ``--eval-every-steps`` env steps, and writes to 
 
     python scripts/benchmark_tasks.py --tasks hopper halfcheetah --agents pes,nres,ars,es --seeds 5 6 7 8 9
 
+``--jobs J`` trains J runs at once, each in its own process stepping its batch on
+(cores / J) threads (``PES_RL_THREADS``); rows still reach ``curves.csv`` one whole run at a time.
+
 Env steps count every simulated step of every particle (idle steps after an episode ended
 inside a window are not simulated and not counted). Budgets default to the issue's targets
 (:data:`BUDGETS`); ``--total-steps`` overrides them all.
@@ -21,9 +24,11 @@ inside a window are not simulated and not counted). Budgets default to the issue
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import json
 import math
+import multiprocessing
 import os
 import time
 
@@ -59,6 +64,28 @@ def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps
     result = pes_rl.train(config)
     return [{"task": task, "agent": agent, "seed": seed, **{k: r[k] for k in COLUMNS[3:]}}
             for r in result.metrics if r["eval_return_mean"] is not None]
+
+
+def _run_job(job: tuple) -> tuple:
+    """One queued run in a worker process: (task, agent, seed, rows, wall seconds)."""
+    task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, threads = job
+    if threads is not None:  # read when the batch is built, after this
+        os.environ["PES_RL_THREADS"] = str(threads)
+    t0 = time.perf_counter()
+    rows = run_one(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend)
+    return task, agent, seed, rows, time.perf_counter() - t0
+
+
+def run_jobs(jobs: list[tuple], workers: int):
+    """Yield each job's result as it finishes: in this process when ``workers`` is 1, else in a
+    pool of ``workers`` fresh processes (spawned, one run each, so no run inherits another's state)."""
+    if workers == 1:
+        yield from map(_run_job, jobs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
+        for future in concurrent.futures.as_completed([pool.submit(_run_job, job) for job in jobs]):
+            yield future.result()
 
 
 def read_curves(path: str) -> list[dict]:
@@ -142,8 +169,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval-every-steps", type=int, default=20_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--backend", default="gymnasium", choices=["gymnasium", "mjx", "auto"])
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--out", default="runs/benchmark_tasks")
     args = parser.parse_args(argv)
+    cores = len(os.sched_getaffinity(0))
+    if not 1 <= args.jobs <= cores:
+        parser.error(f"--jobs must be between 1 and the {cores} cores this process may use; got {args.jobs}")
     agents = [a for a in args.agents.split(",") if a]
     unknown = [t for t in args.tasks if t not in BUDGETS]
     if unknown:
@@ -151,20 +182,17 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "curves.csv")
     done = {(r["task"], r["agent"], r["seed"]) for r in read_curves(path)}
-    for task in args.tasks:
-        for agent in agents:
-            for seed in args.seeds:
-                if (task, agent, seed) in done:
-                    continue
-                t0 = time.perf_counter()
-                rows = run_one(task, agent, seed, args.total_steps or BUDGETS[task], args.eval_every_steps,
-                               args.eval_episodes, args.backend)
-                append_curves(path, rows)
-                best = max(r["eval_return_mean"] for r in rows)
-                print(json.dumps({"task": task, "agent": agent, "seed": seed, "final": rows[-1]["eval_return_mean"],
-                                  "best": best, "env_steps": rows[-1]["env_steps"],
-                                  "steps_to_threshold": first_crossing(rows, THRESHOLDS.get(task, math.inf)),
-                                  "wall_s": round(time.perf_counter() - t0, 1)}), flush=True)
+    # several at once share the cores; one at a time keeps the caller's PES_RL_THREADS (default: every core)
+    threads = max(1, cores // args.jobs) if args.jobs > 1 else None
+    jobs = [(task, agent, seed, args.total_steps or BUDGETS[task], args.eval_every_steps, args.eval_episodes,
+             args.backend, threads) for task in args.tasks for agent in agents for seed in args.seeds
+            if (task, agent, seed) not in done]
+    for task, agent, seed, rows, wall in run_jobs(jobs, args.jobs):
+        append_curves(path, rows)
+        print(json.dumps({"task": task, "agent": agent, "seed": seed, "final": rows[-1]["eval_return_mean"],
+                          "best": max(r["eval_return_mean"] for r in rows), "env_steps": rows[-1]["env_steps"],
+                          "steps_to_threshold": first_crossing(rows, THRESHOLDS.get(task, math.inf)),
+                          "wall_s": round(wall, 1)}), flush=True)
     curves = read_curves(path)
     summary = summarise(curves)
     with open(os.path.join(args.out, "summary.json"), "w") as f:

@@ -1,6 +1,7 @@
 """The reproduction and measurement scripts run (smoke mode) and say what they should."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,10 @@ def test_benchmark_tasks_smoke(tmp_path):
     cmd = [sys.executable, str(SCRIPTS / "benchmark_tasks.py"), "--tasks", "inverted_pendulum", "--agents", "pes",
            "--seeds", "5", "6", "--total-steps", "3200", "--eval-every-steps", "1600", "--eval-episodes", "1",
            "--out", str(tmp_path)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    jobs = ["--jobs", "2"] if len(os.sched_getaffinity(0)) >= 2 else []  # two seeds at once, in worker processes
+    out = subprocess.run(cmd + jobs, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+    assert sorted(json.loads(line)["seed"] for line in out.stdout.splitlines() if line.startswith("{")) == [5, 6]
     summary = json.loads((tmp_path / "summary.json").read_text())
     entry = summary["inverted_pendulum"]["pes"]
     assert [s["seed"] for s in entry["seeds"]] == [5, 6] and entry["threshold"] == 1000.0
