@@ -60,7 +60,9 @@ def pes_gradient(
     Args:
       accumulator: ``ξ`` before this window, ``(P, D)``.
       epsilon: this window's perturbations, ``(P, D)``.
-      rewards, dones: ``(P, K)``.
+      rewards: the window's rewards, ``(P, K)``.
+      dones: whether an episode ended at each step, ``(P, K)``.
+      sigma: the noise scale σ.
     """
     return jnp.mean(pes_particle_estimates(accumulator, epsilon, rewards, dones, sigma), axis=0)
 
