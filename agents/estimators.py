@@ -1,9 +1,11 @@
 """The PES estimator's math, one pure function per equation.
 
-Notation (REFERENCE.md): P = 2N particles (N antithetic pairs), particle p runs
+Notation (docs/estimator.md): P = 2N particles (N antithetic pairs), particle p runs
 ``θ + ε_p`` with ``ε_{p+N} = -ε_p``; ``ξ_p`` is the sum of every perturbation
-particle p has run since its current episode began; ``R_{p,t}`` is its reward
-at step t of the K-step window; ``σ`` the noise scale.
+particle p has run in the earlier windows of its current episode; ``R_{p,t}`` is its
+reward at step t of the K-step window; ``σ`` the noise scale. ``A_p`` is the window's
+return in the episode that was running when the window began and ``B_p`` its return
+after a reset inside the window (see :func:`window_returns`).
 
 Convention: rewards are *summed* over the window's K steps (not averaged), and
 the estimate is an ascent direction for the Gaussian-smoothed expected return.
@@ -32,8 +34,9 @@ def first_episode_mask(dones: jax.Array) -> jax.Array:
 
 
 def window_returns(rewards: jax.Array, dones: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Per particle: the return of the window's first episode ``Σ_t m_{p,t} R_{p,t}``
-    (weighted by ``ξ_p + ε_p``) and of the whole window ``Σ_t R_{p,t}``."""
+    """Per particle: the return of the window's first episode ``A_p = Σ_t m_{p,t} R_{p,t}``
+    (weighted by ``ξ_p + ε_p``) and of the whole window ``Σ_t R_{p,t} = A_p + B_p``, where
+    ``B_p = Σ_t (1 − m_{p,t}) R_{p,t}`` is the return after a reset inside the window."""
     return jnp.sum(rewards * first_episode_mask(dones), axis=-1), jnp.sum(rewards, axis=-1)
 
 
@@ -45,9 +48,10 @@ def pes_gradient(
     ``ĝ = 1/(P σ²) Σ_p Σ_t R_{p,t} ξ_{p,t}``, where the noise in effect at
     step t is ``ξ_{p,t} = ξ_p + ε_p`` while the window's first episode runs and
     ``ε_p`` alone after a reset inside the window. Summed per particle, with
-    ``A_p = Σ_t m_{p,t} R_{p,t}`` and ``B_p = Σ_t R_{p,t}``:
+    ``A_p = Σ_t m_{p,t} R_{p,t}`` (the window's first episode) and
+    ``B_p = Σ_t (1 − m_{p,t}) R_{p,t}`` (after a reset inside the window):
 
-        ĝ = 1/(P σ²) Σ_p [ (A_p − Ā) ξ_p + (B_p − B̄) ε_p ]
+        ĝ = 1/(P σ²) Σ_p [ (A_p − Ā)(ξ_p + ε_p) + (B_p − B̄) ε_p ]
 
     With antithetic pairs in lockstep this is the paper's
     ``1/(2N σ²) Σ_i (R⁺_i − R⁻_i) ξ_i`` (``ξ_i`` including this window's ``ε_i``).
@@ -60,7 +64,9 @@ def pes_gradient(
     Args:
       accumulator: ``ξ`` before this window, ``(P, D)``.
       epsilon: this window's perturbations, ``(P, D)``.
-      rewards, dones: ``(P, K)``.
+      rewards: the window's rewards, ``(P, K)``.
+      dones: whether an episode ended at each step, ``(P, K)``.
+      sigma: the noise scale σ.
     """
     return jnp.mean(pes_particle_estimates(accumulator, epsilon, rewards, dones, sigma), axis=0)
 
@@ -73,15 +79,17 @@ def pes_particle_estimates(
     sigma: float,
     weights: jax.Array | None = None,
 ) -> jax.Array:
-    """The P per-particle terms ``g_p = [(A_p − Ā) ξ_p + (B_p − A_p − mean) ε_p] / σ²``
+    """The P per-particle terms ``g_p = [(A_p − Ā)(ξ_p + ε_p) + (B_p − B̄) ε_p] / σ²``
     whose mean is :func:`pes_gradient` (``(P, D)``; for variance diagnostics and tests).
+    ``A_p`` and ``B_p`` are the window's returns before and after a reset inside it
+    (:func:`window_returns`; ``B_p = 0`` when no episode ended before the last step).
 
     With ``weights`` (``(P,)`` of 0/1, from :func:`top_directions_weights`) only the selected
-    set S of ``2b`` particles counts: the baselines Ā and mean(B − A) are taken over S and
+    set S of ``2b`` particles counts: the baselines Ā and B̄ are taken over S and
     ``g_p`` is scaled by ``w_p P / |S|``, so that the plain mean over all P is the estimate
     restricted to the selected pairs (top-b equation, see :func:`top_directions_weights`):
 
-        ĝ_b = 1/(2b σ²) Σ_{p∈S} [ (A_p − Ā_S)(ξ_p + ε_p) + (B_p − A_p − mean_S) ε_p ]
+        ĝ_b = 1/(2b σ²) Σ_{p∈S} [ (A_p − Ā_S)(ξ_p + ε_p) + (B_p − B̄_S) ε_p ]
 
     ``weights`` all ones (or None) is the unselected estimate.
     """

@@ -2,19 +2,13 @@
 
 ``envs.make(name, backend="auto")`` is the entry point:
 
-========== ===================================== ================================
-backend    what you get                          when
-========== ===================================== ================================
-mjx        pure unbatched :class:`JaxEnv`        GPU/TPU; vmap it yourself
-gymnasium  numpy :class:`BatchedEnv` of N envs   CPU (C MuJoCo is faster there):
-                                                 Swimmer, Hopper, HalfCheetah,
-                                                 Walker2d, Ant, Humanoid, Inverted-
-                                                 (Double)Pendulum and Reacher -v5
-                                                 stepped by C threads, bit-equal to
-                                                 gymnasium (:mod:`envs.mujoco_threaded`);
-                                                 any other id on gymnasium's vector env
-auto       mjx if JAX sees a GPU/TPU, else gym
-========== ===================================== ================================
+- ``mjx``: a pure, unbatched :class:`JaxEnv`, for a GPU/TPU; vmap it yourself.
+- ``gymnasium``: a numpy :class:`BatchedEnv` of N envs, for the CPU (C MuJoCo is
+  faster there). Swimmer, Hopper, HalfCheetah, Walker2d, Ant, Humanoid,
+  InvertedPendulum, InvertedDoublePendulum and Reacher ``-v5`` are stepped by C
+  threads, bit-equal to gymnasium (:mod:`envs.mujoco_threaded`); any other id runs
+  on gymnasium's vector env.
+- ``auto``: ``mjx`` if JAX sees a GPU/TPU, else ``gymnasium``.
 """
 
 from __future__ import annotations

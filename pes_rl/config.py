@@ -102,7 +102,7 @@ class Config:
 
 # Settings that train well per env; the CLI and ``make_config`` fill unset fields from these.
 PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fields for that agent
-    # Tuned on gymnasium Swimmer-v5 with scripts/swimmer_sample_efficiency.py (README, "Swimmer").
+    # Tuned on gymnasium Swimmer-v5 with scripts/swimmer_sample_efficiency.py (docs/tasks_and_presets.md#swimmer).
     "swimmer": dict(
         num_pairs=10, truncation_length=200, sigma=0.1, lr=0.15, return_std_scaling=True, total_steps=200_000,
         eval_every=5,
@@ -111,7 +111,7 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
         num_pairs=8, truncation_length=100, sigma=0.3, lr=0.5, return_std_scaling=True, total_steps=100_000,
         eval_every=10,
     ),
-    # Hopper-v5 and HalfCheetah-v5, tuned on seed 0 (README, "Tasks and presets"). ARS's settings are the
+    # Hopper-v5 and HalfCheetah-v5, tuned on seed 0 (docs/tasks_and_presets.md). ARS's settings are the
     # ARS paper's (Mania et al. 2018, V2-t); PES's keep its noise scale, population and top-b, with lr = 2α
     # (ARS's step is 2σ/σ_R times the antithetic ES gradient, PES's return-std-scaled estimate σ/σ_R times it).
     # Hopper: whole-episode windows (K = T, where PES is ES); with K = 100 both PES and NRES stalled

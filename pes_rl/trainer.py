@@ -194,7 +194,8 @@ def train(
     Args:
       config: a :class:`Config`, a dict of its fields, or None (defaults and the
         env's preset); ``overrides`` are applied on top.
-      env_fn: gymnasium backend only: a factory ``() -> gym.Env`` with your own wrappers.
+      env_fn (Callable[[], gymnasium.Env] | None): gymnasium backend only: a factory
+        ``() -> gym.Env`` with your own wrappers.
       resume: continue ``config.run_dir`` from its newest readable checkpoint.
       overwrite: replace an existing ``config.run_dir`` that pes-rl created.
       stop_at_eval_return: end the run early once an evaluation reaches this return.

@@ -2,7 +2,7 @@
 
 The baseline that ``scripts/swimmer_sample_efficiency.py --compare-plain`` times
 pes_rl against: what a researcher writes in an afternoon (numpy, a Python loop
-over particles and steps, no JAX, no pes_rl). Official settings (REFERENCE.md):
+over particles and steps, no JAX, no pes_rl). Official settings (docs/estimator.md):
 N = 10 pairs, K = 100, σ = 0.3, SGD lr = 0.1, gradient divided by the std of the
 pair returns, linear policy ``a = clip(W o)`` with W = 0 at the start, T = 1000.
 Pairs start at staggered offsets (b_i·K steps into their first episode, like

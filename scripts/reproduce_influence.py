@@ -1,6 +1,6 @@
 """Influence balancing (PES paper, Fig. 3): PES and NRES find the long-unroll optimum; truncated methods don't.
 
-The task (REFERENCE.md): s ∈ R^23, s_0 = 1, s_{t+1} = A s_t + θ b, loss ½(s[0] − 1)² after every
+The task (docs/estimator.md): s ∈ R^23, s_0 = 1, s_{t+1} = A s_t + θ b, loss ½(s[0] − 1)² after every
 step, online (never reset). Methods, each one iteration per K-step window from the running state:
 PES, truncated ES (TES) and NRES with K = 1 through pes_rl's own agents (the task is a JaxEnv whose
 action is θ), and truncated backprop (TBPTT, ``jax.grad`` through the window) with K = 1, 10, 100.
