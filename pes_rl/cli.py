@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -21,6 +22,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _env_help(default: str) -> str:
+    """``--env`` help: the short names from :data:`envs.ENV_NAMES` (one source with the code that
+    accepts them), and that any registered gymnasium id works on the gymnasium backend."""
+    import envs
+
+    return (f"short name: {', '.join(envs.ENV_NAMES)} (each runs on the gymnasium and mjx backends); or any "
+            f"registered gymnasium id with a Box action space, e.g. Pendulum-v1 (gymnasium backend only); {default}")
+
+
 def _train_parser(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -28,7 +38,7 @@ def _train_parser(sub) -> None:
         description="Train a policy with PES. Unset options take the env's preset (see pes_rl/config.py), "
         "then the defaults. Precedence: defaults < preset < --config file < flags.",
     )
-    p.add_argument("--env", help="short name (swimmer, hopper, ...) or a gymnasium id (gymnasium backend); default swimmer")
+    p.add_argument("--env", help=_env_help("default swimmer"))
     p.add_argument("--backend", choices=None, help="auto (mjx on GPU/TPU, else gymnasium), mjx or gymnasium; default auto")
     p.add_argument("--agent", help="pes (default), es (full-episode ES: K = T), tes (truncated ES: biased), "
                    "nres (noise-reuse ES: one perturbation per episode) or ars (Augmented Random Search V2-t: "
@@ -90,11 +100,12 @@ def _train_parser(sub) -> None:
 def _eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run's deterministic policy over full episodes")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--env", help="default: the run's env")
+    p.add_argument("--env", help=_env_help("default: the run's env"))
     p.add_argument("--backend", help="auto, mjx or gymnasium; default: the run's backend")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0, help="evaluation seed")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout (the summary line "
+                   "goes to stderr)")
 
 
 def _record_parser(sub) -> None:
@@ -102,7 +113,7 @@ def _record_parser(sub) -> None:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", help="output .mp4; default videos/<run name>.mp4")
     p.add_argument("--episodes", type=int, default=1)
-    p.add_argument("--env", help="default: the run's env")
+    p.add_argument("--env", help=_env_help("default: the run's env"))
     p.add_argument("--backend", help="auto, mjx or gymnasium; default: the run's backend")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=480)
@@ -118,9 +129,11 @@ def _bench_parser(sub) -> None:
         "(mujoco.batch on every core replaying the raw run's transitions), and peak RSS at T = 100,000 "
         "vs T = 1,000. Compilation/warm-up is reported separately.",
     )
+    from pes_rl.bench import threaded_env_names
+
     p.add_argument("--env", default="swimmer", help="the task: a short name the threaded C MuJoCo batch steps "
-                   "(envs.mujoco_threaded.TASKS: swimmer, hopper, halfcheetah, ...; default swimmer); other than "
-                   "swimmer, the gymnasium backend only")
+                   f"({', '.join(threaded_env_names())}; default swimmer); other than swimmer, the gymnasium "
+                   "backend only")
     p.add_argument("--backend", action="append", choices=("gymnasium", "mjx"),
                    help="only this backend (repeatable); default: gymnasium and mjx on a CPU, mjx on a GPU")
     p.add_argument("--num-pairs", type=int, nargs="+", help="antithetic pairs (envs = 2 x pairs); several values give "
@@ -131,7 +144,8 @@ def _bench_parser(sub) -> None:
     p.add_argument("--vector", action="store_true", help="also time gymnasium's SyncVectorEnv path (raw)")
     p.add_argument("--scaling", action="store_true", help="also the PES loop on 1, 2, 4 devices (mjx; forced host "
                    "devices on a CPU) and on 2 jax.distributed processes, each layout in fresh subprocesses")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout (the table and "
+                   "progress go to stderr)")
 
 
 FLAG_FIELDS = (
@@ -239,9 +253,9 @@ def _cmd_eval(args) -> int:
         "max_return": float(np.max(returns)),
     }
     print(f"{env_name} on {backend}: mean return {summary['mean_return']:.2f} ± {summary['std_return']:.2f} "
-          f"over {args.episodes} episodes")
+          f"over {args.episodes} episodes", file=_human(args))
     if args.json:
-        print(json.dumps(summary, sort_keys=True))
+        _print_json(summary)
     return 0
 
 
@@ -284,10 +298,53 @@ def _cmd_bench(args) -> int:
     report = bench.run(args.backend, args.num_pairs, args.truncation_length, memory=not args.no_memory,
                        vector=args.vector, scaling=args.scaling, env=args.env,
                        log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
-    print(bench.table(report))
+    print(bench.table(report), file=_human(args))
     if args.json:
-        print(bench.to_json(report))
+        _print_json(report, bench.to_json(report))
     return 0
+
+
+# --json: stdout carries the JSON object alone. The real stdout is kept here while the command runs
+# with stdout pointed at stderr (Python's sys.stdout and file descriptor 1 both, so that a print or a C
+# library's printf in the middle of the work cannot land in the JSON stream).
+_JSON_OUT = None
+
+
+def _human(args):
+    """Where a command's human-readable lines go: stderr under ``--json``, else stdout."""
+    return sys.stderr if getattr(args, "json", False) else sys.stdout
+
+
+def _print_json(obj, text: str | None = None) -> None:
+    out = _JSON_OUT if _JSON_OUT is not None else sys.stdout
+    out.write((json.dumps(obj, sort_keys=True) if text is None else text) + "\n")
+    out.flush()
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """While the body runs, stdout (``sys.stdout`` and fd 1) goes to stderr; :func:`_print_json`
+    writes to the real stdout."""
+    global _JSON_OUT
+    sys.stdout.flush()
+    try:
+        saved_fd = os.dup(1)
+    except OSError:  # no fd 1 (an embedding without one): Python-level redirection only
+        saved_fd = None
+    real = open(saved_fd, "w", closefd=False) if saved_fd is not None else sys.stdout
+    if saved_fd is not None:
+        os.dup2(2, 1)
+    _JSON_OUT = real
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _JSON_OUT = None
+        sys.stderr.flush()
+        if saved_fd is not None:
+            real.flush()
+            os.dup2(saved_fd, 1)
+            os.close(saved_fd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pes-rl",
         description="Train policies with Persistent Evolution Strategies on MuJoCo-XLA, Brax and gymnasium.",
     )
+    from pes_rl import __version__  # the installed pes_rl distribution's (importlib.metadata)
+
+    parser.add_argument("--version", action="version", version=f"pes-rl {__version__}",
+                        help="print pes-rl's version (the installed pes_rl distribution's) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _train_parser(sub)
     _eval_parser(sub)
@@ -333,8 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     ours.propagate = False
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    command = {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record, "bench": _cmd_bench}[args.command]
     try:
-        return {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record, "bench": _cmd_bench}[args.command](args)
+        with _stdout_to_stderr() if getattr(args, "json", False) else contextlib.nullcontext():
+            return command(args)
     except (ConfigError, ValueError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"pes-rl {args.command}: error: {message}", file=sys.stderr)

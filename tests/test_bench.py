@@ -15,9 +15,8 @@ def test_bench_json_shape():
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip().splitlines()
-    report = json.loads(lines[-1])
-    assert "PES/raw" in out.stdout  # the table precedes the JSON
+    report = json.loads(out.stdout)  # --json: stdout is the JSON object and nothing else
+    assert "PES/raw" in out.stderr  # the table goes to stderr
     cpu = report["cpu"]
     g = cpu["gymnasium"]
     assert g["num_envs"] == 16
@@ -40,8 +39,8 @@ def test_bench_other_env():
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert out.stdout.startswith("env: hopper (Hopper-v5)")
+    report = json.loads(out.stdout)
+    assert "env: hopper (Hopper-v5)" in out.stderr.splitlines()  # the table's first line
     assert report["env"] == "hopper" and "memory" not in report
     cpu = report["cpu"]
     g = cpu["gymnasium"]

@@ -1,4 +1,5 @@
-"""The ``pes-rl`` command, exercised as a real subprocess."""
+"""The ``pes-rl`` command, exercised as a real subprocess (and, where a JAX start-up per call
+would cost more than the check, in this process through ``cli.main``)."""
 
 import csv
 import json
@@ -7,6 +8,10 @@ import subprocess
 import sys
 
 import pytest
+
+# Once JAX runs in this process, JAX warns at every fork; subprocess.run forks only to exec at once
+# (no JAX code runs in the child), so the warning says nothing here.
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 
 TINY = ["--num-pairs", "2", "-K", "50", "-T", "200", "--eval-episodes", "2", "--no-progress"]
 
@@ -23,7 +28,36 @@ def test_help():
         assert "pes-rl" in out.stdout or "usage" in out.stdout
 
 
-def test_train_then_eval_on_gymnasium(tmp_path):
+def test_version_is_the_installed_distributions():
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("pes-rl")  # the console script pip installed beside python
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"pes-rl {version('pes_rl')}\n"
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert version("pes_rl") == pyproject["project"]["version"]
+
+
+def test_env_help_lists_every_env_name(capsys):
+    """``--env`` help names every short name (from envs.ENV_NAMES, the list the config accepts)
+    and says that any registered gymnasium id works."""
+    import envs
+    from pes_rl import cli
+
+    for command in ("train", "eval", "record"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--help"])
+        assert exit_.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+        for name in envs.ENV_NAMES:
+            assert name in text, (command, name)
+        assert "any registered gymnasium id" in text
+
+
+def test_train_then_eval_on_gymnasium(tmp_path, capsys):
     run = tmp_path / "run"
     out = pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--total-steps", "3000", "--seed", "1",
                  "--run-dir", str(run), "--eval-every", "2", "--checkpoint-every", "2", *TINY)
@@ -39,10 +73,16 @@ def test_train_then_eval_on_gymnasium(tmp_path):
     evals = [pes_rl("eval", "--run-dir", str(run), "--episodes", "3", "--json") for _ in range(2)]
     for e in evals:
         assert e.returncode == 0, e.stderr
-    summary = json.loads(evals[0].stdout.strip().splitlines()[-1])
+    summary = json.loads(evals[0].stdout)  # --json: stdout is the JSON object and nothing else
     assert {"mean_return", "std_return", "episodes", "env", "backend"} <= set(summary)
     assert summary["episodes"] == 3 and summary["env"] == "swimmer" and summary["backend"] == "gymnasium"
-    assert evals[0].stdout.strip().splitlines()[-1] == evals[1].stdout.strip().splitlines()[-1]
+    assert evals[0].stdout == evals[1].stdout
+    assert "swimmer on gymnasium: mean return" in evals[0].stderr  # the human line
+    from pes_rl import cli
+
+    capsys.readouterr()
+    assert cli.main(["eval", "--run-dir", str(run), "--episodes", "3"]) == 0  # without --json: on stdout
+    assert capsys.readouterr().out.startswith("swimmer on gymnasium: mean return")
 
     again = pes_rl("train", "--run-dir", str(run), "--total-steps", "4000", "--no-progress")
     assert again.returncode == 2 and "already exists" in again.stderr
@@ -99,7 +139,7 @@ def test_train_on_mjx_then_eval_on_both_backends(tmp_path):
     for backend in ("gymnasium", "mjx"):
         e = pes_rl("eval", "--run-dir", str(run), "--backend", backend, "--episodes", str(episodes), "--json")
         assert e.returncode == 0, e.stderr
-        results[backend] = json.loads(e.stdout.strip().splitlines()[-1])
+        results[backend] = json.loads(e.stdout)
         assert results[backend]["backend"] == backend
     # An mjx-trained policy scores the same on C MuJoCo's Swimmer-v5: within max(3 SE, 2%).
     gym_r, mjx_r = results["gymnasium"], results["mjx"]

@@ -171,8 +171,10 @@ def test_a_stray_newest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path)
     (run / "checkpoints" / "999" / "keep.txt").write_text("not pes-rl's")
     out = cli("eval", "--run-dir", str(run), "--episodes", "1", "--json")
     assert out.returncode == 0, out.stderr
-    assert out.stderr.strip() == (f"pes-rl: warning: checkpoint 999 under {run / 'checkpoints'} cannot be read; "
-                                  f"using checkpoint {intact}")
+    warning, summary = out.stderr.strip().splitlines()  # --json: the summary line goes to stderr too
+    assert warning == (f"pes-rl: warning: checkpoint 999 under {run / 'checkpoints'} cannot be read; "
+                       f"using checkpoint {intact}")
+    assert summary.startswith("swimmer on gymnasium: mean return") and json.loads(out.stdout)["episodes"] == 1
     out = cli("train", "--run-dir", str(run), "--resume", "--total-steps", "1200", "--no-progress")
     assert out.returncode == 0, out.stderr
     assert "moved it to" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
