@@ -118,6 +118,7 @@ def _record_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=480)
     p.add_argument("--height", type=int, default=360)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _bench_parser(sub) -> None:
@@ -270,7 +271,7 @@ def _cmd_record(args) -> int:
     if args.out is not None and not args.out.endswith(".mp4"):
         raise ConfigError(f"out must be a path ending in .mp4; got {args.out!r}")
     info = record(args.run_dir, args.out, env_name=args.env, backend=args.backend, episodes=args.episodes,
-                  seed=args.seed, width=args.width, height=args.height)
+                  seed=args.seed, width=args.width, height=args.height, progress=not args.no_progress)
     print(f"wrote {info['path']}: {info['frames']} frames at {info['fps']:.0f} fps, "
           f"returns {', '.join(f'{r:.1f}' for r in info['returns'])}")
     return 0

@@ -1,4 +1,8 @@
-"""Run logs: ``progress.csv`` (one row per logged iteration), TensorBoard events, a progress bar."""
+"""Run logs: ``progress.csv`` (one row per logged iteration), TensorBoard events, a progress bar.
+
+Every progress bar of ``pes-rl`` (training here, ``pes-rl record`` in :mod:`pes_rl.video`) is a
+tqdm bar made by :func:`make_progress_bar`: written to stderr, so that stdout carries only results.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import csv
 import io
 import math
 import os
+import sys
 
 from tqdm.auto import tqdm
 
@@ -26,6 +31,18 @@ COLUMNS = (
     "param_norm",
     "resets",
 )
+
+
+def make_progress_bar(total: int, *, unit: str, desc: str, enabled: bool = True, initial: int = 0,
+                      unit_scale: bool = True) -> tqdm:
+    """A tqdm bar on stderr (``enabled=False``: a disabled bar whose calls do nothing);
+    ``unit_scale``: counts as 1.2M rather than 1200000."""
+    return tqdm(total=total, initial=min(initial, total), unit=unit, unit_scale=unit_scale, disable=not enabled,
+                dynamic_ncols=True, desc=desc, file=sys.stderr)
+
+
+def _finite(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _iteration(row: dict) -> int | None:
@@ -63,8 +80,11 @@ class RunLogger:
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(os.path.join(run_dir, "tb"))
-        self.bar = tqdm(total=total_steps, initial=min(initial_steps, total_steps), unit="step", unit_scale=True,
-                        disable=not progress_bar, dynamic_ncols=True, desc="pes")
+        self.bar = make_progress_bar(total_steps, unit="step", desc="pes", enabled=progress_bar, initial=initial_steps)
+        # the bar's two returns, each kept until a newer one comes: the mean return of the training
+        # episodes that ended in the last logged chunk, and the last evaluation's mean return
+        self.train_return: float | None = None
+        self.eval_return: float | None = None
 
     def log(self, row: dict) -> None:
         if self.csv_file is not None:
@@ -80,14 +100,23 @@ class RunLogger:
                             self.writer.add_scalar(f"{k}/{j}", x, row["env_steps"])
                 elif not (isinstance(v, float) and math.isnan(v)):
                     self.writer.add_scalar(k, v, row["env_steps"])
-        shown = row.get("eval_return_mean")
-        if shown is None or (isinstance(shown, float) and math.isnan(shown)):
-            shown = row.get("train_episode_return")
-        postfix = {"sps": f"{row['steps_per_s']:.0f}"}
-        if shown is not None and not (isinstance(shown, float) and math.isnan(shown)):
-            postfix["return"] = f"{shown:.1f}"
-        self.bar.set_postfix(postfix, refresh=False)
+        if _finite(row.get("train_episode_return")):
+            self.train_return = row["train_episode_return"]
+        if _finite(row.get("eval_return_mean")):
+            self.eval_return = row["eval_return_mean"]
+        self.bar.set_postfix(self.postfix(row["steps_per_s"]), refresh=False)
         self.bar.update(max(0, min(row["env_steps"], self.bar.total) - self.bar.n))
+
+    def postfix(self, steps_per_s: float) -> dict[str, str]:
+        """The bar's fields: ``sps`` (env steps/s of the last chunk), ``train_return`` (mean return of
+        the training episodes that ended most recently) and ``eval_return`` (the last evaluation's
+        mean return); a return not yet known is left out."""
+        postfix = {"sps": f"{steps_per_s:.0f}"}
+        if self.train_return is not None:
+            postfix["train_return"] = f"{self.train_return:.1f}"
+        if self.eval_return is not None:
+            postfix["eval_return"] = f"{self.eval_return:.1f}"
+        return postfix
 
     def close(self) -> None:
         self.bar.close()

@@ -85,34 +85,63 @@ class _FrameRenderer:
         self.renderer.close()
 
 
-def _gymnasium_frames(config: Config, act, env_name: str, episodes: int, seed: int, width: int, height: int, emit):
+class _Output:
+    """Where frames go: the mp4 writer, and a progress bar over the frames (stderr; total
+    ``episodes x (T + 1)``, lowered when an episode ends before its time limit)."""
+
+    def __init__(self, writer, episodes: int, horizon: int, progress: bool):
+        from pes_rl.logger import make_progress_bar
+
+        self.writer, self.episodes, self.per_episode = writer, episodes, horizon + 1
+        self.frames, self.episode_frames, self.returns = 0, 0, []
+        self.bar = make_progress_bar(episodes * self.per_episode, unit="frame", desc="record", enabled=progress,
+                                     unit_scale=False)
+        self.bar.set_postfix(episode=f"1/{episodes}", refresh=False)
+
+    def frame(self, image: np.ndarray) -> None:
+        self.writer.append_data(image)
+        self.frames += 1
+        self.episode_frames += 1
+        self.bar.update()
+
+    def episode_done(self, episode_return: float) -> None:
+        self.returns.append(episode_return)
+        if self.episode_frames < self.per_episode:  # ended early (a fall): fewer frames to come
+            self.bar.total -= self.per_episode - self.episode_frames
+        self.episode_frames = 0
+        if len(self.returns) < self.episodes:
+            self.bar.set_postfix(episode=f"{len(self.returns) + 1}/{self.episodes}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _gymnasium_frames(config: Config, act, env_name: str, episodes: int, seed: int, width: int, height: int,
+                      out: _Output) -> None:
     import gymnasium as gym
 
     env = gym.make(envs.gymnasium_id(env_name), max_episode_steps=config.horizon)
     sim = env.unwrapped
     render = _FrameRenderer(sim.model, width, height)
-    frames, returns = 0, []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
-            emit(render(sim.data))
-            frames += 1
+            out.frame(render(sim.data))
             total, done = 0.0, False
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(act(obs))
-                emit(render(sim.data))
-                frames += 1
+                out.frame(render(sim.data))
                 total += float(reward)
                 done = terminated or truncated
-            returns.append(total)
+            out.episode_done(total)
     finally:
         render.close()
         env.close()
-    return frames, returns
 
 
 def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, env_name: str, episodes: int,
-                seed: int, width: int, height: int, emit):
+                seed: int, width: int, height: int, out: _Output) -> None:
     env = envs.make(env_name, "mjx", episode_length=config.horizon)
 
     @jax.jit
@@ -131,19 +160,16 @@ def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, 
 
     render = _FrameRenderer(env.mj_model, width, height)
     data = mujoco.MjData(env.mj_model)
-    frames, returns = 0, []
     try:
         for episode in range(episodes):
             (q0, v0), (qpos, qvel, rewards, running) = jax.device_get(rollout(jax.random.PRNGKey(seed + episode)))
             for q, v in [(q0, v0)] + [(qpos[t], qvel[t]) for t in range(int(running.sum()))]:
                 data.qpos[:], data.qvel[:] = q, v
                 mujoco.mj_forward(env.mj_model, data)
-                emit(render(data))
-                frames += 1
-            returns.append(float(rewards.sum()))
+                out.frame(render(data))
+            out.episode_done(float(rewards.sum()))
     finally:
         render.close()
-    return frames, returns
 
 
 def _qpos(physics):
@@ -168,12 +194,12 @@ def write_mp4(path: str, frames: list[np.ndarray], fps: float) -> None:
 
 def record_policy(config: Config, theta, normalizer: NormalizerState, out: str, *, env_name: str | None = None,
                   backend: str | None = None, episodes: int = 1, seed: int = 0, width: int = 480,
-                  height: int = 360) -> dict:
+                  height: int = 360, progress: bool = False) -> dict:
     """Render the deterministic policy θ for ``episodes`` episodes into ``out`` (mp4).
 
     Frames go to the encoder as they are rendered (memory stays flat in the episode count);
     the mp4 is written beside ``out`` and renamed over it once complete, so a failure never
-    leaves a half-written video at ``out``.
+    leaves a half-written video at ``out``. ``progress``: a progress bar over the frames on stderr.
     """
     env_name = env_name or config.env
     backend = envs.resolve_backend(backend or config.backend)
@@ -183,21 +209,25 @@ def record_policy(config: Config, theta, normalizer: NormalizerState, out: str, 
     policy, unravel = policy_for_env(config, theta, env)
     partial = os.path.join(os.path.dirname(os.path.abspath(out)), "." + os.path.basename(out) + ".partial.mp4")
     writer = mp4_writer(partial, 1.0 / env.dt)
+    output = _Output(writer, episodes, config.horizon, progress)
     try:
         if backend == "mjx":
-            frames, returns = _mjx_frames(config, apply_flat(policy, unravel), theta, normalizer, env_name, episodes,
-                                          seed, width, height, writer.append_data)
+            _mjx_frames(config, apply_flat(policy, unravel), theta, normalizer, env_name, episodes, seed, width, height,
+                        output)
         else:
             act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
-            frames, returns = _gymnasium_frames(config, act, env_name, episodes, seed, width, height, writer.append_data)
+            _gymnasium_frames(config, act, env_name, episodes, seed, width, height, output)
+        output.close()
         writer.close()
         os.replace(partial, out)
     except BaseException:
+        output.close()
         writer.close()
         if os.path.exists(partial):
             os.unlink(partial)
         raise
-    return {"path": out, "frames": frames, "fps": 1.0 / env.dt, "returns": returns, "env": env_name, "backend": backend}
+    return {"path": out, "frames": output.frames, "fps": 1.0 / env.dt, "returns": output.returns, "env": env_name,
+            "backend": backend}
 
 
 def default_video_path(run_dir: str) -> str:

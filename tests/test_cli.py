@@ -57,6 +57,24 @@ def test_env_help_lists_every_env_name(capsys):
         assert "any registered gymnasium id" in text
 
 
+def test_progress_bar_shows_training_and_evaluation_returns_apart(capsys):
+    """The bar keeps the last training-episode return and the last evaluation return in two
+    fields (one `return=` field used to alternate between them)."""
+    from pes_rl.logger import RunLogger
+
+    logger = RunLogger(None, total_steps=300, initial_steps=0, progress_bar=True)
+    row = dict(iteration=1, env_steps=100, steps_per_s=1000.0, train_episode_return=12.0, eval_return_mean=None)
+    logger.log(row)
+    assert logger.bar.postfix == "sps=1000, train_return=12.0"
+    logger.log({**row, "iteration": 2, "env_steps": 200, "train_episode_return": None, "eval_return_mean": 30.5})
+    assert logger.bar.postfix == "sps=1000, train_return=12.0, eval_return=30.5"
+    logger.log({**row, "iteration": 3, "env_steps": 300, "train_episode_return": 14.0, "eval_return_mean": float("nan")})
+    assert logger.bar.postfix == "sps=1000, train_return=14.0, eval_return=30.5"
+    logger.close()
+    bar = capsys.readouterr().err  # the bar is on stderr
+    assert "pes:" in bar and "train_return=14.0, eval_return=30.5" in bar
+
+
 def test_train_then_eval_on_gymnasium(tmp_path, capsys):
     run = tmp_path / "run"
     out = pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--total-steps", "3000", "--seed", "1",
@@ -162,6 +180,8 @@ def test_record_writes_an_mp4_with_every_frame_and_motion(tmp_path):
     rec = pes_rl("record", "--run-dir", str(run), "--out", str(video), "--episodes", "2", "--width", "160",
                  "--height", "120")
     assert rec.returncode == 0, rec.stderr
+    assert rec.stdout.startswith(f"wrote {video}: 82 frames")
+    assert "record:" in rec.stderr and "82/82" in rec.stderr, "a progress bar over the frames, on stderr"
     reader = imageio.get_reader(str(video))
     frames = [np.asarray(f, np.float32) for f in reader]
     assert reader.get_meta_data()["fps"] == 25.0  # Swimmer's dt is 0.04 s
@@ -203,6 +223,31 @@ def test_record_a_brax_task_on_mjx(tmp_path):
     assert rec.returncode == 0, rec.stderr
     frames = [f for f in imageio.get_reader(str(video))]
     assert 2 <= len(frames) <= 31 and frames[0].shape == (64, 96, 3)
+    assert f"{len(frames)}/{len(frames)}" in rec.stderr, rec.stderr  # the bar ends at the frames rendered
+
+
+def test_record_progress_bar_counts_the_frames_of_episodes_that_end_early(capsys):
+    """Its total starts at episodes x (T + 1) frames and drops by what an episode that ends early
+    (a fall) does not render."""
+    from pes_rl.video import _Output
+
+    class Writer:
+        frames = 0
+
+        def append_data(self, frame):
+            self.frames += 1
+
+    writer = Writer()
+    out = _Output(writer, episodes=3, horizon=9, progress=True)
+    assert out.bar.total == 30
+    for frames, episode_return in ((10, 1.0), (4, 2.0), (10, 3.0)):  # the second episode ends after 3 steps
+        for _ in range(frames):
+            out.frame(None)
+        out.episode_done(episode_return)
+    assert out.bar.total == out.bar.n == out.frames == writer.frames == 24 and out.returns == [1.0, 2.0, 3.0]
+    out.close()
+    bar = capsys.readouterr().err
+    assert "record: 100%" in bar and "24/24" in bar and "episode=3/3" in bar
 
 
 @pytest.mark.parametrize("agent", ["pes", "es", "tes", "nres"])
