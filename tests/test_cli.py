@@ -190,6 +190,46 @@ def test_record_writes_an_mp4_with_every_frame_and_motion(tmp_path):
     assert max(np.abs(b - a).mean() for a, b in zip(frames, frames[1:])) > 0.5, "consecutive frames should differ"
 
 
+def test_fast_rendering_looks_like_full_quality():
+    """The default renderer (shadow map sized to the frame, no multisampling) draws what the
+    model's own settings draw, up to edges; the model's settings are left as they were."""
+    import gymnasium as gym
+    import numpy as np
+
+    from pes_rl.video import _FrameRenderer, shadow_map_size
+
+    assert [shadow_map_size(w, h, 4096) for w, h in ((480, 360), (160, 120), (1920, 1080), (512, 512))] == [
+        1024, 512, 4096, 1024]
+    env = gym.make("Swimmer-v5")
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    sim = env.unwrapped
+    frames = []
+    for full_quality in (False, True):
+        render = _FrameRenderer(sim.model, 160, 120, full_quality)
+        frames.append(render(sim.data).astype(np.float32))
+        render.close()
+        assert (sim.model.vis.quality.shadowsize, sim.model.vis.quality.offsamples) == (4096, 4)
+    env.close()
+    diff = np.abs(frames[0] - frames[1])
+    assert frames[1].std() > 20, "a real picture, not a blank frame"
+    assert diff.mean() < 2.0 and (diff.max(-1) > 32).mean() < 0.02, (diff.mean(), (diff.max(-1) > 32).mean())
+
+
+def test_render_speed_script_runs():
+    import pathlib
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "render_speed.py"
+    out = subprocess.run([sys.executable, str(script), "--frames", "4", "--rounds", "1", "--width", "64", "--height",
+                          "48"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["frames"] == 4 and set(report["s_per_frame"]) == {"fast (default)", "full (--full-quality)"}
+    assert all(v > 0 for q in report["s_per_frame"].values() for v in q.values())
+
+
 def test_capture_video_records_at_each_evaluation(tmp_path):
     run = tmp_path / "run"
     out = pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--total-steps", "400", "--run-dir", str(run),
