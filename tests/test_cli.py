@@ -290,18 +290,39 @@ def test_record_progress_bar_counts_the_frames_of_episodes_that_end_early(capsys
     assert "record: 100%" in bar and "24/24" in bar and "episode=3/3" in bar
 
 
-@pytest.mark.parametrize("agent", ["pes", "es", "tes", "nres"])
-def test_every_agent_trains_through_the_cli(tmp_path, agent):
-    run = tmp_path / agent
-    out = pes_rl("train", "--env", "swimmer", "--backend", "gymnasium", "--agent", agent, "--total-steps", "800",
-                 "--run-dir", str(run), "--num-pairs", "2", "-K", "20", "-T", "40", "--eval-every", "0",
-                 "--eval-episodes", "1", "--no-progress")
-    assert out.returncode == 0, out.stderr
-    config = json.loads((run / "config.json").read_text())
-    assert config["agent"] == agent
-    assert config["truncation_length"] == (40 if agent == "es" else 20)
-    rows = list(csv.DictReader((run / "progress.csv").open()))
-    assert float(rows[-1]["param_norm"]) > 0, "the agent updated the policy"
+def test_agents_train_through_the_cli_and_differ(tmp_path):
+    """Each agent trains through the CLI (same seed, a few iterations of Swimmer) into
+    parameters that tell the agents apart: PES, TES and NRES weight the same windows' returns
+    by different noise (ξ + ε, ε, the episode's ε), so their parameters differ; ES is PES with
+    K = T, bit for bit (full-episode windows are drawn, simulated and told the same way)."""
+    import numpy as np
+
+    from pes_rl import cli, load_run
+
+    def train(name, agent, *extra):
+        run = tmp_path / name
+        # in this process (cli.main, the `pes-rl` entry point): five JAX start-ups would take longer than the runs
+        assert cli.main(["train", "--env", "swimmer", "--backend", "gymnasium", "--agent", agent, "--total-steps", "800",
+                         "--run-dir", str(run), "--num-pairs", "2", "-T", "40", "--eval-every", "0",
+                         "--eval-episodes", "1", "--no-progress", *extra]) == 0
+        config, theta, _ = load_run(str(run))
+        assert config.agent == agent
+        return config, np.asarray(theta)
+
+    params = {}
+    for agent in ("pes", "tes", "nres"):
+        config, params[agent] = train(agent, agent, "-K", "20")
+        assert config.truncation_length == 20
+        assert np.linalg.norm(params[agent]) > 1e-3, f"{agent} moved the policy from its zero init"
+    config, params["es"] = train("es", "es", "-K", "20")  # es ignores K: one window per episode
+    assert config.truncation_length == 40
+    _, params["pes_K=T"] = train("pes_K=T", "pes", "-K", "40")
+
+    for a, b in (("pes", "tes"), ("pes", "nres"), ("tes", "nres")):
+        gap = np.linalg.norm(params[a] - params[b])
+        assert gap > 0.05 * np.linalg.norm(params[a]), f"{a} and {b} trained the same parameters"
+    np.testing.assert_array_equal(params["es"], params["pes_K=T"])
+    assert np.linalg.norm(params["pes"] - params["es"]) > 0.05 * np.linalg.norm(params["pes"])
 
 
 @pytest.mark.slow
