@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from agents import estimators, jax_unroll
+from agents import jax_unroll
 from agents.pes import PES, PESConfig
 from envs.influence import InfluenceBalancing, episode_return
 
@@ -26,31 +26,37 @@ W = -(-T // K)
 WARMUP, ITERATIONS = 2 * W, 240
 
 
-def per_pair_estimates(accumulator_fn=None, reset_at_window_end=False, estimator="pes"):
-    """Time-averaged per-pair estimates of ``estimator`` and of truncated ES, shape (N,) each."""
+def per_pair_estimates(agent_class=PES, reset_at_window_end=False, estimator="pes"):
+    """Time-averaged per-pair estimates ĝ of ``estimator``, shape (N,), read off ``PES.tell``.
+
+    Each of the N pairs is its own one-pair agent (vmapped), so the pairs are independent
+    and their spread gives the standard error. An iteration is the trainer's own
+    (:func:`agents.jax_unroll.make_iteration`: ask, the K-step window of both particles,
+    ``tell``); the optimizer is SGD with learning rate 1 and θ is put back to THETA before
+    each iteration, so ``θ after tell − THETA`` is exactly the ĝ that ``tell`` applied:
+    sign, scaling, estimator dispatch and the order of estimate and ξ update all count.
+    """
     env = InfluenceBalancing(episode_length=T)
     window = jax_unroll.make_window(env, lambda th, obs: th, K, False, reset_at_window_end)
-    agent = PES(PESConfig(num_pairs=N, sigma=SIGMA, truncation_length=K, estimator=estimator), optax.sgd(0.0))
+    agent = agent_class(PESConfig(num_pairs=1, sigma=SIGMA, truncation_length=K, estimator=estimator), optax.sgd(1.0))
+    iteration = jax.vmap(jax_unroll.make_iteration(agent, window))  # over the N one-pair agents
+    theta = jnp.array([THETA])
     key = jax.random.PRNGKey(0)
-    state = agent.init(jnp.array([THETA]), key, env.observation_size)
+    states = jax.vmap(lambda k: agent.init(theta, k, env.observation_size))(jax.random.split(key, N))
+    # pair i's members are particles i and i + N; staggered alike, uniformly over the windows
     particles = jax_unroll.init_particles(env, jax.random.split(key, N))
     stagger = np.random.default_rng(0).integers(0, W, size=N)
-    particles, _ = jax_unroll.make_burn_in(window)(state.params, state.normalizer, particles, jnp.asarray(np.r_[stagger, stagger]))
-    accumulate = accumulator_fn or agent.next_accumulator
+    particles, _ = jax_unroll.make_burn_in(window)(theta, states.normalizer, particles, jnp.asarray(np.r_[stagger, stagger]))
+    particles = jax.tree_util.tree_map(lambda x: jnp.stack([x[:N], x[N:]], axis=1), particles)  # (N, 2, ...)
 
-    def iteration(carry, _):
-        state, particles = carry
-        state, eps = agent.ask(state)
-        particles, out = jax.vmap(window, in_axes=(0, None, 0))(state.params + eps, state.normalizer, particles)
-        xi = state.accumulator if estimator == "pes" else jnp.zeros_like(eps)
-        pes = estimators.pes_particle_estimates(xi, eps, out["rewards"], out["dones"], SIGMA)[:, 0]
-        tes = estimators.pes_particle_estimates(jnp.zeros_like(eps), eps, out["rewards"], out["dones"], SIGMA)[:, 0]
-        state = state._replace(accumulator=accumulate(state.accumulator, eps, out["dones"]))
-        pair = lambda g: 0.5 * (g[:N] + g[N:])  # noqa: E731
-        return (state, particles), (pair(pes), pair(tes))
+    def step(carry, _):
+        states, particles = carry
+        states = states._replace(params=jnp.broadcast_to(theta, states.params.shape))
+        states, particles, _ = iteration(states, particles)
+        return (states, particles), states.params[:, 0] - THETA
 
-    _, (pes, tes) = jax.jit(lambda c: jax.lax.scan(iteration, c, None, length=WARMUP + ITERATIONS))((state, particles))
-    return np.asarray(pes[WARMUP:]).mean(0), np.asarray(tes[WARMUP:]).mean(0)
+    _, grads = jax.jit(lambda c: jax.lax.scan(step, c, None, length=WARMUP + ITERATIONS))((states, particles))
+    return np.asarray(grads[WARMUP:]).mean(0)
 
 
 @pytest.fixture(scope="module", params=["step", "window"])
@@ -67,19 +73,19 @@ def exact(reset_at):
 
 
 @pytest.fixture(scope="module")
-def estimates(reset_at):
+def pes_estimates(reset_at):
     return per_pair_estimates(reset_at_window_end=reset_at == "window")
 
 
-def test_pes_mean_matches_exact_gradient(estimates, exact):
-    pes, _ = estimates
+def test_pes_mean_matches_exact_gradient(pes_estimates, exact):
+    pes = pes_estimates
     mean, se = pes.mean(), pes.std(ddof=1) / np.sqrt(N)
     print(f"PES {mean:.4f} ± {se:.4f} vs exact {exact:.4f} ({(mean - exact) / se:+.2f} SE)")
     assert abs(mean - exact) < 4 * se
 
 
-def test_truncated_es_is_biased(estimates, exact):
-    _, tes = estimates
+def test_truncated_es_is_biased(exact, reset_at):
+    tes = per_pair_estimates(reset_at_window_end=reset_at == "window", estimator="tes")
     mean, se = tes.mean(), tes.std(ddof=1) / np.sqrt(N)
     print(f"TES {mean:.4f} ± {se:.4f} vs exact {exact:.4f} ({(mean - exact) / se:+.1f} SE)")
     assert abs(mean - exact) > 10 * se
@@ -96,7 +102,12 @@ def test_breaking_the_accumulator_breaks_unbiasedness(exact, reset_at):
         broken = lambda acc, eps, dones: jnp.where(dones[:, -1:], 0.0, eps)  # noqa: E731
     else:
         broken = lambda acc, eps, dones: jnp.where(jnp.any(dones, -1, keepdims=True), 0.0, acc + eps)  # noqa: E731
-    pes, _ = per_pair_estimates(broken, reset_at_window_end=reset_at == "window")
+
+    class BrokenPES(PES):
+        def next_accumulator(self, accumulator, epsilon, dones):
+            return broken(accumulator, epsilon, dones)
+
+    pes = per_pair_estimates(BrokenPES, reset_at_window_end=reset_at == "window")
     mean, se = pes.mean(), pes.std(ddof=1) / np.sqrt(N)
     print(f"broken PES {mean:.4f} ± {se:.4f} vs exact {exact:.4f}")
     assert abs(mean - exact) > 4 * se
@@ -105,7 +116,7 @@ def test_breaking_the_accumulator_breaks_unbiasedness(exact, reset_at):
 def test_nres_is_unbiased_too():
     """Noise-reuse ES (one ε per episode, reused every window) also matches the exact gradient."""
     exact = float(jax.grad(episode_return)(jnp.float32(THETA), T)) / W
-    nres, _ = per_pair_estimates(reset_at_window_end=True, estimator="nres")
+    nres = per_pair_estimates(reset_at_window_end=True, estimator="nres")
     mean, se = nres.mean(), nres.std(ddof=1) / np.sqrt(N)
     print(f"NRES {mean:.4f} ± {se:.4f} vs exact {exact:.4f} ({(mean - exact) / se:+.2f} SE)")
     assert abs(mean - exact) < 4 * se
