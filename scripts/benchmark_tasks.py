@@ -8,7 +8,8 @@ gymnasium (``-v5``) about every ``--eval-every-steps`` env steps, and writes to 
   eval_return_mean, eval_return_std); rows are appended as each run ends, and runs already
   in the file are skipped, so an interrupted benchmark continues where it stopped;
 * ``summary.json``: per task and agent, each seed's steps to the threshold and final return,
-  and their medians (a seed that never reached the threshold counts as infinitely slow);
+  and their medians (a seed that never reached the threshold counts as infinitely slow); for
+  Swimmer also the seeds reaching 350 and the median steps to it (``SECOND_THRESHOLDS``);
 * ``TASK.png``: median evaluation return over seeds against env steps, with the min-max band.
 
     python scripts/benchmark_tasks.py --tasks hopper halfcheetah --agents pes,nres,ars,es --seeds 5 6 7 8 9
@@ -34,7 +35,7 @@ import time
 
 import numpy as np
 
-from pes_rl.curves import THRESHOLDS, first_crossing, median_or_none
+from pes_rl.curves import SECOND_THRESHOLDS, THRESHOLDS, first_crossing, median_or_none
 
 # env steps each task gets by default (the budgets the task table is measured at)
 BUDGETS = {
@@ -47,7 +48,7 @@ BUDGETS = {
     "inverted_pendulum": 100_000,
     "inverted_double_pendulum": 100_000,
     "reacher": 500_000,
-    "Pendulum-v1": 500_000,
+    "Pendulum-v1": 3_000_000,
 }
 COLUMNS = ("task", "agent", "seed", "iteration", "env_steps", "wall_time", "eval_return_mean", "eval_return_std")
 
@@ -120,13 +121,18 @@ def summarise(curves: list[dict]) -> dict:
             seeds.append({"seed": seed, "steps_to_threshold": first_crossing(rows, threshold) if threshold is not None else None,
                           "final_return": rows[-1]["eval_return_mean"], "best_return": max(r["eval_return_mean"] for r in rows),
                           "env_steps": rows[-1]["env_steps"], "wall_time": rows[-1]["wall_time"]})
-        summary.setdefault(task, {})[agent] = {
+        entry = summary.setdefault(task, {})[agent] = {
             "threshold": threshold,
             "seeds": seeds,
             "reached": sum(s["steps_to_threshold"] is not None for s in seeds),
             "median_steps_to_threshold": median_or_none([s["steps_to_threshold"] for s in seeds]),
             "median_final_return": float(np.median([s["final_return"] for s in seeds])),
         }
+        for second in SECOND_THRESHOLDS.get(task, ()):
+            steps = [first_crossing([r for r in curves if (r["task"], r["agent"], r["seed"]) == (task, agent, s["seed"])],
+                                    second) for s in seeds]
+            entry[f"reached_{second:g}"] = sum(x is not None for x in steps)
+            entry[f"median_steps_to_{second:g}"] = median_or_none(steps)
     return summary
 
 

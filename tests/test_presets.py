@@ -9,7 +9,13 @@ from pes_rl.config import PRESETS, ConfigError, make_config, preset
 
 @pytest.mark.parametrize("env", sorted(PRESETS))
 def test_preset_trains_an_iteration(env):
-    config = make_config(env=env, backend="gymnasium")
+    """The preset as given is a valid config; one iteration of it, cut to at most 4 pairs and 100-step
+    episodes (Humanoid's 230 pairs take minutes on 2 cores), trains on its task."""
+    full = make_config(env=env, backend="gymnasium")
+    horizon = min(full.horizon, 100)
+    config = make_config(env=env, backend="gymnasium", num_pairs=min(full.num_pairs, 4), horizon=horizon,
+                         truncation_length=min(full.truncation_length, horizon))
+    assert (config.policy, config.sigma, config.lr) == (full.policy, full.sigma, full.lr)
     result = pes_rl.train(config, total_steps=config.steps_per_iteration, eval_episodes=1, run_dir=None,
                           progress_bar=False)
     assert result.env_steps > 0 and result.final_eval_return is not None
