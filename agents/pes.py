@@ -36,13 +36,13 @@ from agents.estimators import (
     truncations_in_episode,
     window_returns,
 )
+from agents.normalization import NormalizerState, init_normalizer, update_normalizer
 
 SPREAD_BUCKETS = 10  # windows-into-the-episode resolution of the variance diagnostic
 
 # pes: persistent ES; tes: truncated ES (ξ = ε); nres: noise-reuse ES (one ε per episode);
 # ars: Augmented Random Search V1-t/V2-t (Mania et al. 2018), run with one window per episode
 ESTIMATORS = ("pes", "tes", "nres", "ars")
-from agents.normalization import NormalizerState, init_normalizer, update_normalizer
 
 
 @dataclass(frozen=True)

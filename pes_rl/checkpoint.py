@@ -5,14 +5,18 @@ normaliser, PRNG key), every particle's simulator state, and the counters.
 Pytrees whose node types orbax does not know (mjx ``Data``, optax states) are
 stored as their list of leaves and rebuilt with the live treedef on resume.
 orbax writes each step to a temporary directory and renames it when complete,
-so a crash mid-save leaves the previous checkpoint readable.
+so a crash mid-save leaves the previous checkpoint readable; SIGINT and SIGTERM wait
+until a save has finished (:func:`signals_held`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any
+import signal
+import threading
+from typing import Any, Iterator
 
 import jax
 import numpy as np
@@ -79,9 +83,33 @@ def from_leaves(like: Any, stored: dict[str, np.ndarray]) -> Any:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+@contextlib.contextmanager
+def signals_held(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold ``signals`` until the block ends: meanwhile they are only recorded, and the first one
+    that arrived is raised again, to the handler in place before, once the block is done. In the
+    main thread only (Python runs signal handlers there); elsewhere a no-op.
+
+    Why: SIGTERM (the CLI turns it into an exception) handled mid-save unwinds the main thread while
+    orbax's writer threads (tensorstore, C++) are still at work; the process was then seen to abort at
+    exit (``terminate called ...``, exit -6 instead of 143) or to hang in the manager's close."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: arrived.append(signum)) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if arrived:
+            signal.raise_signal(arrived[0])
+
+
 def save(run_dir: str, step: int, payload: dict) -> None:
-    """Save ``payload`` (nested dicts/lists of arrays) as checkpoint ``step``."""
-    with _manager(run_dir) as manager:
+    """Save ``payload`` (nested dicts/lists of arrays) as checkpoint ``step``, whole: SIGINT and
+    SIGTERM are held until the save is done."""
+    with signals_held(), _manager(run_dir) as manager:
         manager.save(step, args=_ocp().args.StandardSave(payload), force=True)
         manager.wait_until_finished()
 

@@ -224,6 +224,7 @@ def _cmd_eval(args) -> int:
     import envs
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
     from pes_rl.loading import env_for_policy, load_run, policy_for_env
+    from pes_rl.policy_io import apply_flat, make_batched_act, policy_callable
 
     from pes_rl.config import MAX_COUNT, MAX_SEED
     from pes_rl.resources import check_batch
@@ -239,11 +240,9 @@ def _cmd_eval(args) -> int:
     if backend == "mjx":
         import jax
 
-        evaluate = make_mjx_evaluator(env, lambda th, o: policy.apply(unravel(th), o), config.normalize_obs, args.episodes)
+        evaluate = make_mjx_evaluator(env, apply_flat(policy, unravel), config.normalize_obs, args.episodes)
         returns = np.asarray(evaluate(theta, normalizer, jax.random.PRNGKey(args.seed)))
     else:
-        from pes_rl.policy_io import make_batched_act, policy_callable
-
         act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
         returns = evaluate_gymnasium(env_name, act, args.episodes, args.seed, config.horizon)
     summary = {

@@ -1,14 +1,13 @@
 """The two ways particles are simulated: a jitted JAX scan (mjx) or a host batch (gymnasium).
 
-Both expose the same small surface to :mod:`pes_rl.trainer`:
-``start(state, key)``, ``run(state, iterations)``, ``particles_payload()`` and
-``restore_particles(state, key, payload)``. The estimator itself is the shared
-:class:`agents.pes.PES`.
+Both implement :class:`Runner`, the whole surface :mod:`pes_rl.trainer` uses. The estimator
+itself is the shared :class:`agents.pes.PES`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +17,26 @@ import envs
 from agents import host_unroll, jax_unroll, sharding
 from agents.pes import PES, AgentState, WindowResult
 from pes_rl import checkpoint, distributed
+
+
+class Runner(Protocol):
+    """What the trainer asks of a way of simulating the particles."""
+
+    def place_state(self, state: AgentState) -> AgentState:
+        """The agent state laid out where this runner computes (the mesh, or unchanged)."""
+
+    def start(self, state: AgentState, key: jax.Array) -> int:
+        """Fresh particles (and their stagger); returns the env steps the start simulated."""
+
+    def run(self, state: AgentState, iterations: int | None = None) -> tuple[AgentState, list[dict]]:
+        """``iterations`` ask/window/tell steps; the new state and one metrics row per iteration."""
+
+    def particles_payload(self) -> dict:
+        """Every particle's state as numpy, for a checkpoint."""
+
+    def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> bool:
+        """Particles from a checkpoint; False when the env state could not be restored exactly
+        (every particle then starts a fresh episode)."""
 
 
 def burn_in_windows(config, num_pairs: int, seed: int, horizon: int) -> np.ndarray:
@@ -112,9 +131,11 @@ class JaxRunner:
         """Every particle's state as numpy (a collective in a multi-process job)."""
         return checkpoint.to_leaves(sharding.to_host(self.particles))
 
-    def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> None:
+    def restore_particles(self, state: AgentState, key: jax.Array, payload: dict) -> bool:
+        """The particles as saved: a JAX env's state is all arrays, so always exact (True)."""
         template = jax.eval_shape(lambda k: jax_unroll.init_particles(self.env, k), jax.random.split(key, self.config.num_pairs))
         self.particles = self._place_particles(checkpoint.from_leaves(template, payload))
+        return True
 
 
 class HostRunner:
@@ -188,6 +209,10 @@ class HostRunner:
             state, metrics = self._tell(state, epsilon, result)
             rows.append({k: _value(v) for k, v in jax.device_get(metrics).items()})
         return state, rows
+
+    def place_state(self, state: AgentState) -> AgentState:
+        """Unchanged: the host batch's agent state lives on the default device."""
+        return state
 
     def particles_payload(self) -> dict:
         """Every particle's state, in the global order (a collective in a multi-process job)."""

@@ -23,7 +23,7 @@ from pes_rl.config import Config, ConfigError, load_config_file, make_config
 from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 from pes_rl.logger import RunLogger
 from pes_rl.policy_io import apply_flat, build_policy, make_batched_act, policy_callable
-from pes_rl.runners import HostRunner, JaxRunner
+from pes_rl.runners import HostRunner, JaxRunner, Runner
 
 # Fields that may change on --resume (they do not alter the trajectory so far).
 RESUMABLE_CHANGES = (
@@ -267,20 +267,20 @@ def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, en
     key = jax.random.PRNGKey(config.seed)
     agent_key, particle_key = jax.random.split(key)
     state = agent.init(flat0, agent_key, env.observation_size)
+    runner: Runner
     if backend == "mjx":
         runner = JaxRunner(config, agent, apply_flat(policy, unravel), env, chunk=config.log_every, mesh=mesh)
     else:
         runner = HostRunner(config, agent, apply_flat(policy, unravel), env, chunk=config.log_every)
-    place_state = getattr(runner, "place_state", lambda s: s)
-    state = place_state(state)
+    state = runner.place_state(state)
     evaluator = _Evaluator(config, eval_backend, env, policy, unravel, env_fn)
 
     iteration, env_steps, resumed_from = 0, 0, None
     if resume:
         # unreadable newer steps would shadow the ones this run writes next: process 0 moves them aside
         payload = checkpoint.restore(config.run_dir, set_aside_damaged=main)
-        state = place_state(jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(state, payload["agent"])))
-        if runner.restore_particles(state, particle_key, payload["particles"]) is False:
+        state = runner.place_state(jax.tree_util.tree_map(jnp.asarray, checkpoint.from_leaves(state, payload["agent"])))
+        if not runner.restore_particles(state, particle_key, payload["particles"]):
             # the env's state could not be saved: particles start new episodes, so their ξ restart too
             state = state._replace(accumulator=jnp.zeros_like(state.accumulator))
         iteration, env_steps = int(payload["iteration"]), int(payload["env_steps"])

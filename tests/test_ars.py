@@ -8,7 +8,7 @@ import pytest
 
 import pes_rl
 from agents import estimators
-from agents.pes import PES, AgentState, PESConfig, WindowResult
+from agents.pes import PES, PESConfig, WindowResult
 from pes_rl.config import ConfigError, make_config
 
 
@@ -131,6 +131,7 @@ def _hopper_window(reward_shift):
     """One ARS iteration on Hopper (gymnasium backend), recording what the env simulated and the
     WindowResult handed to ``tell``."""
     from pes_rl.runners import HostRunner
+    from pes_rl.policy_io import apply_flat
     from pes_rl.trainer import _env_for, build_policy, make_optimizer
 
     config = make_config(env="Hopper-v5", backend="gymnasium", agent="ars", num_pairs=3, horizon=150, sigma=0.5,
@@ -139,7 +140,7 @@ def _hopper_window(reward_shift):
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     agent = PES(PESConfig(config.num_pairs, config.sigma, config.truncation_length, config.return_std_scaling,
                           config.normalize_obs, estimator="ars"), make_optimizer(config))
-    runner = HostRunner(config, agent, lambda th, o: policy.apply(unravel(th), o), env, chunk=1)
+    runner = HostRunner(config, agent, apply_flat(policy, unravel), env, chunk=1)
     stepped, env_rewards, seen = [], [], []
     env_step, tell = env.step, runner._tell
 

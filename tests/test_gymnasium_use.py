@@ -10,7 +10,8 @@ import pes_rl
 @pytest.fixture(scope="module")
 def pendulum_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "pendulum"
-    result = pes_rl.train(env="Pendulum-v1", backend="gymnasium", total_steps=6000, num_pairs=4,
+    # linear rather than the Pendulum-v1 preset's MLP: 3 parameters to check by shape
+    result = pes_rl.train(env="Pendulum-v1", backend="gymnasium", total_steps=6000, num_pairs=4, policy="linear",
                           truncation_length=50, horizon=200, eval_every=0, eval_episodes=3, run_dir=str(run),
                           progress_bar=False)
     return run, result
@@ -48,7 +49,7 @@ def test_user_env_factory_with_own_wrappers():
     """A factory's wrappers are what training sees: here rewards are scaled by 0 (nothing to learn)."""
     factory = lambda: gym.wrappers.TransformReward(gym.make("Pendulum-v1", max_episode_steps=100), lambda r: 0.0 * r)  # noqa: E731
     result = pes_rl.train(env="Pendulum-v1", backend="gymnasium", env_fn=factory, total_steps=2000, num_pairs=2,
-                          truncation_length=50, horizon=100, eval_every=0, progress_bar=False)
+                          policy="linear", truncation_length=50, horizon=100, eval_every=0, progress_bar=False)
     assert result.final_eval_return == 0.0
     np.testing.assert_array_equal(result.flat_params, 0.0)
 

@@ -45,7 +45,7 @@ def test_reproduce_swimmer_smoke(tmp_path):
 
 def test_benchmark_tasks_smoke(tmp_path):
     cmd = [sys.executable, str(SCRIPTS / "benchmark_tasks.py"), "--tasks", "inverted_pendulum", "--agents", "pes",
-           "--seeds", "5", "6", "--total-steps", "3200", "--eval-every-steps", "1600", "--eval-episodes", "1",
+           "--seeds", "5", "6", "--total-steps", "16000", "--eval-every-steps", "8000", "--eval-episodes", "1",
            "--out", str(tmp_path)]
     jobs = ["--jobs", "2"] if len(os.sched_getaffinity(0)) >= 2 else []  # two seeds at once, in worker processes
     out = subprocess.run(cmd + jobs, capture_output=True, text=True, timeout=300)
@@ -54,7 +54,7 @@ def test_benchmark_tasks_smoke(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     entry = summary["inverted_pendulum"]["pes"]
     assert [s["seed"] for s in entry["seeds"]] == [5, 6] and entry["threshold"] == 1000.0
-    assert all(s["env_steps"] >= 3200 for s in entry["seeds"])
+    assert all(s["env_steps"] >= 16000 for s in entry["seeds"])  # the preset's iteration: 16 whole episodes
     rows = (tmp_path / "curves.csv").read_text().splitlines()
     assert rows[0] == "task,agent,seed,iteration,env_steps,wall_time,eval_return_mean,eval_return_std"
     assert (tmp_path / "inverted_pendulum.png").stat().st_size > 0
