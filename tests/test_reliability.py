@@ -270,3 +270,29 @@ def test_sigterm_is_one_line(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and err.strip() == "pes-rl train: terminated (SIGTERM)", err
+
+
+def test_a_signal_during_a_checkpoint_save_waits_for_the_save():
+    """SIGTERM sent mid-save reaches the handler only once the save is done (and is not lost)."""
+    import os
+    import signal
+
+    class Terminated(Exception):
+        pass
+
+    def on_sigterm(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    finished = []
+    try:
+        with pytest.raises(Terminated):
+            with checkpoint.signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # bytecodes at which Python would run a pending handler
+                    pass
+                finished.append(True)
+        assert finished == [True]
+        assert signal.getsignal(signal.SIGTERM) is on_sigterm  # the caller's handler is back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
