@@ -120,7 +120,8 @@ def summarise(curves: list[dict]) -> dict:
             rows = [r for r in curves if (r["task"], r["agent"], r["seed"]) == (task, agent, seed)]
             seeds.append({"seed": seed, "steps_to_threshold": first_crossing(rows, threshold) if threshold is not None else None,
                           "final_return": rows[-1]["eval_return_mean"], "best_return": max(r["eval_return_mean"] for r in rows),
-                          "env_steps": rows[-1]["env_steps"], "wall_time": rows[-1]["wall_time"]})
+                          "env_steps": rows[-1]["env_steps"], "wall_time": rows[-1]["wall_time"],
+                          **{f"steps_to_{t:g}": first_crossing(rows, t) for t in SECOND_THRESHOLDS.get(task, ())}})
         entry = summary.setdefault(task, {})[agent] = {
             "threshold": threshold,
             "seeds": seeds,
@@ -128,11 +129,10 @@ def summarise(curves: list[dict]) -> dict:
             "median_steps_to_threshold": median_or_none([s["steps_to_threshold"] for s in seeds]),
             "median_final_return": float(np.median([s["final_return"] for s in seeds])),
         }
-        for second in SECOND_THRESHOLDS.get(task, ()):
-            steps = [first_crossing([r for r in curves if (r["task"], r["agent"], r["seed"]) == (task, agent, s["seed"])],
-                                    second) for s in seeds]
-            entry[f"reached_{second:g}"] = sum(x is not None for x in steps)
-            entry[f"median_steps_to_{second:g}"] = median_or_none(steps)
+        for t in SECOND_THRESHOLDS.get(task, ()):
+            steps = [s[f"steps_to_{t:g}"] for s in seeds]
+            entry[f"reached_{t:g}"] = sum(x is not None for x in steps)
+            entry[f"median_steps_to_{t:g}"] = median_or_none(steps)
     return summary
 
 

@@ -63,6 +63,24 @@ def test_benchmark_tasks_smoke(tmp_path):
     assert again.returncode == 0 and (tmp_path / "curves.csv").read_text().splitlines() == rows
 
 
+def test_benchmark_summary_counts_swimmers_steps_to_350():
+    """Swimmer's summary also gives the seeds reaching 350 and the median steps to it (a seed
+    that never did counts as slowest)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_tasks", SCRIPTS / "benchmark_tasks.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    returns = {5: [100, 330, 360], 6: [200, 340, 345], 7: [300, 355, 356]}  # evaluations at 4k, 8k, 12k steps
+    curves = [{"task": "swimmer", "agent": "pes", "seed": seed, "iteration": i, "env_steps": 4000 * (i + 1),
+               "wall_time": 1.0, "eval_return_mean": float(r), "eval_return_std": 0.0}
+              for seed, rs in returns.items() for i, r in enumerate(rs)]
+    entry = bench.summarise(curves)["swimmer"]["pes"]
+    assert [s["steps_to_350"] for s in entry["seeds"]] == [12000, None, 8000]
+    assert entry["reached_350"] == 2 and entry["median_steps_to_350"] == 12000
+    assert entry["reached"] == 3 and entry["median_steps_to_threshold"] == 8000  # 325
+
+
 def test_plain_ars_smoke():
     out = subprocess.run([sys.executable, str(SCRIPTS / "plain_ars.py"), "--env", "Hopper-v5", "--total-steps", "3000",
                           "--eval-every-steps", "1000", "--eval-episodes", "1", "--shift", "1"],
