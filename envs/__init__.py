@@ -13,12 +13,16 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 from typing import Callable
 
 # Headless rendering by default (MuJoCo reads this when first imported); set
-# MUJOCO_GL=glfw yourself for on-screen viewers.
-os.environ.setdefault("MUJOCO_GL", "egl")
+# MUJOCO_GL=glfw yourself for on-screen viewers. Only where libEGL exists: with
+# MUJOCO_GL=egl and no libEGL, `import mujoco` itself fails (PyOpenGL raises
+# AttributeError), which would take physics down with rendering.
+if ctypes.util.find_library("EGL"):
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym
 

@@ -1,8 +1,8 @@
 """``pes-rl bench``: raw environment stepping vs the full PES loop, on every backend here.
 
 One task (``--env``, default Swimmer; any short name the threaded C MuJoCo batch
-steps, :data:`envs.mujoco_threaded.TASKS`; the mjx backend is measured on
-Swimmer only). For each backend the same batch (``2N`` envs) and the same policy
+steps, :data:`envs.mujoco_threaded.TASKS`; on the mjx backend Swimmer is our own
+MJX port and the others are Brax's MJX tasks). For each backend the same batch (``2N`` envs) and the same policy
 evaluation are timed twice in one process:
 
 * **raw**: the batch stepped with a perturbed policy (θ₀ + σε, ε redrawn every K
@@ -43,7 +43,7 @@ import envs
 from agents.normalization import init_normalizer, normalize
 from envs.mujoco_threaded import default_threads
 
-ENV = "swimmer"  # the default task; the mjx benchmark knows only this one
+ENV = "swimmer"  # the default task
 CPU_PAIRS = {"gymnasium": 256, "mjx": 32}
 GPU_PAIRS = (512, 2048, 8192, 32768)
 
@@ -51,6 +51,7 @@ GPU_PAIRS = (512, 2048, 8192, 32768)
 def _config(backend: str, num_pairs: int, truncation_length: int, horizon: int = 1000, env: str = ENV, **extra):
     from pes_rl.config import make_config
 
+    extra.setdefault("total_steps", 2 * num_pairs * truncation_length)  # at least one iteration, whatever the preset says
     return make_config(
         env=env, backend=backend, num_pairs=num_pairs, truncation_length=truncation_length, horizon=horizon,
         eval_every=0, checkpoint_every=0, progress_bar=False, **extra,
@@ -138,13 +139,17 @@ def single_thread_steps_per_s(seconds: float = 1.0, env_name: str = ENV) -> floa
     return n / (time.perf_counter() - t0)
 
 
-def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3) -> dict[str, Any]:
-    """Raw MJX stepping: the vmapped env and policy in one jitted K-step scan per window."""
+def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: str = ENV) -> dict[str, Any]:
+    """Raw MJX stepping: the vmapped env and policy in one jitted K-step scan per window.
+
+    Episodes that end inside a window (a Brax task's termination, or the time limit) are
+    reset at the window's end; until then their physics keeps stepping, which costs
+    the same as stepping a live episode."""
     from pes_rl.policy_io import build_policy
 
-    config = _config("mjx", num_pairs, truncation_length)
+    config = _config("mjx", num_pairs, truncation_length, env=env_name)
     P = config.num_particles
-    env = envs.make(ENV, "mjx", episode_length=config.horizon)
+    env = envs.make(env_name, "mjx", episode_length=config.horizon)
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     normalizer = init_normalizer(env.observation_size)
 
@@ -153,7 +158,6 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3) -> dict[st
             action = policy.apply(unravel(theta), normalize(normalizer, state.obs, config.normalize_obs))
             return env.step(state, action), None
 
-        # Swimmer only ends at its time limit, a multiple of K: reset once, at the window's end
         state = jax.lax.scan(step, state, None, length=truncation_length)[0]
         fresh = env.reset(jax.random.fold_in(key, state.steps))
         return jax.tree_util.tree_map(lambda a, b: jnp.where(state.done, a, b), fresh, state)
@@ -183,7 +187,11 @@ def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: i
         t0 = time.perf_counter()
         result = train(config, total_steps=total, run_dir=os.path.join(run_dir, "run"))
         wall = time.perf_counter() - t0
-    first, last = result.metrics[0], result.metrics[-1]
+    rows = result.metrics
+    # a last, shorter chunk (where the step budget ran out mid-chunk) compiles a scan of its own length
+    if len(rows) > 2 and rows[-1]["iteration"] - rows[-2]["iteration"] != chunk:
+        rows = rows[:-1]
+    first, last = rows[0], rows[-1]
     steps = last["env_steps"] - first["env_steps"]
     return {
         "pes_steps_per_s": steps / (last["wall_time"] - first["wall_time"]),
@@ -229,18 +237,16 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
     ``num_pairs``: batch sizes in pairs (the gymnasium backend takes the first; mjx
     measures each, a batch-size curve). Default: 256 pairs for gymnasium, 32 for mjx on
     a CPU, 512..32768 on a GPU. ``env``: the task (a short name of
-    :func:`threaded_env_names`); other than Swimmer, only the gymnasium backend, which is
-    then the default.
+    :func:`threaded_env_names`); other than Swimmer, the default on a CPU is the
+    gymnasium backend only (compiling a Brax task on the CPU takes minutes).
 
     Raises:
-      ValueError: an unknown ``env``, or mjx asked for with another env than Swimmer.
+      ValueError: an unknown ``env``.
     """
     if env not in threaded_env_names():
         raise ValueError(f"env must be one of {', '.join(threaded_env_names())}; got {env!r}")
-    if env != ENV and backends and "mjx" in backends:
-        raise ValueError(f"the mjx benchmark measures {ENV} only; got env {env!r} (use --backend gymnasium)")
     gpu = envs.accelerator_available()
-    if env != ENV:
+    if env != ENV and not gpu:
         backends = backends or ["gymnasium"]
     backends = backends or (["mjx"] if gpu else ["gymnasium", "mjx"])
     report: dict[str, Any] = {"env": env, "machine": machine()}
@@ -263,10 +269,20 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
         sizes = list(num_pairs) if num_pairs else (list(GPU_PAIRS) if gpu else [CPU_PAIRS["mjx"]])
         curve = []
         for n in sizes:
-            log(f"mjx: {2 * n} envs, raw stepping (compiling)")
-            raw = raw_mjx(n, truncation_length)
-            log(f"mjx: {2 * n} envs, PES loop (compiling)")
-            curve.append(_ratio({**raw, **pes_loop("mjx", n, truncation_length, iterations=3 if gpu else 2, chunk=2)}))
+            log(f"mjx, {env}: {2 * n} envs, raw stepping (compiling)")
+            raw = raw_mjx(n, truncation_length, windows=2 if gpu else 3, env_name=env)
+            # each figure as soon as it exists: a run stopped at its time limit keeps what it measured
+            log(f"mjx, {env}: {2 * n} envs, raw {raw['raw_steps_per_s']:,.0f} steps/s "
+                f"(compiling {raw['raw_warmup_s']:.1f} s); PES loop (compiling)")
+            # One iteration per jitted call on a GPU (an iteration there costs seconds, so the host
+            # round-trip is noise and two timed iterations suffice) and where episodes end early:
+            # particles idle after their episode ends, so the step budget runs out mid-chunk and a
+            # shorter last chunk would compile again.
+            chunk = 1 if gpu or env != ENV else 2
+            curve.append(_ratio({**raw, **pes_loop("mjx", n, truncation_length, iterations=2, chunk=chunk,
+                                                   env_name=env)}))
+            log(f"mjx, {env}: {2 * n} envs, PES {curve[-1]['pes_steps_per_s']:,.0f} steps/s "
+                f"(first chunk {curve[-1]['warmup_s']:.1f} s), PES/raw {curve[-1]['ratio']:.2f}")
         best = max(curve, key=lambda e: e["pes_steps_per_s"])
         entry = {**best, "curve": curve} if len(curve) > 1 else best
         report.setdefault("gpu" if gpu else "cpu", {})["mjx"] = entry

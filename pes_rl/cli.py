@@ -136,8 +136,8 @@ def _bench_parser(sub) -> None:
     from pes_rl.bench import threaded_env_names
 
     p.add_argument("--env", default="swimmer", help="the task: a short name the threaded C MuJoCo batch steps "
-                   f"({', '.join(threaded_env_names())}; default swimmer); other than swimmer, the gymnasium "
-                   "backend only")
+                   f"({', '.join(threaded_env_names())}; default swimmer); on mjx, swimmer is pes_rl's MJX port "
+                   "and the others Brax's MJX tasks (without --backend, a CPU measures those on gymnasium only)")
     p.add_argument("--backend", action="append", choices=("gymnasium", "mjx"),
                    help="only this backend (repeatable); default: gymnasium and mjx on a CPU, mjx on a GPU")
     p.add_argument("--num-pairs", type=int, nargs="+", help="antithetic pairs (envs = 2 x pairs); several values give "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+import envs  # first: it sets MUJOCO_GL=egl where libEGL exists, before mujoco is imported
 
 import imageio  # noqa: E402
 import jax  # noqa: E402
@@ -27,7 +27,6 @@ import jax.numpy as jnp  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-import envs  # noqa: E402
 from agents.normalization import NormalizerState, normalize  # noqa: E402
 from pes_rl.config import Config, ConfigError  # noqa: E402
 from pes_rl.loading import env_for_policy, load_run, policy_for_env  # noqa: E402

@@ -58,3 +58,16 @@ def test_bench_rejects_bad_sizes():
     out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "bench", "--num-pairs", "0"], capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["pes-rl bench: error: num_pairs must be an integer >= 1; got 0"]
+
+
+def test_bench_config_holds_any_batch():
+    """The GPU curve's batches (up to 65,536 envs) exceed the Swimmer preset's 200,000-step budget
+    in one iteration; the benchmark's config must still validate (it failed on the first GPU run)."""
+    from pes_rl.bench import GPU_PAIRS, _config
+    from pes_rl.config import PRESETS
+
+    n = max(GPU_PAIRS)
+    assert 2 * n * 100 > PRESETS["swimmer"]["total_steps"]
+    for env in ("swimmer", "hopper"):
+        config = _config("mjx", n, 100, env=env)
+        assert config.num_particles == 2 * n and config.total_steps >= config.steps_per_iteration

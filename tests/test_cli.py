@@ -41,6 +41,15 @@ def test_version_is_the_installed_distributions():
     assert version("pes_rl") == pyproject["project"]["version"]
 
 
+def test_python_dash_m_pes_rl_is_the_command():
+    """``python -m pes_rl`` (a checkout on PYTHONPATH, as on the GPU machine) is ``pes-rl``."""
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-m", "pes_rl", "--version"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"pes-rl {version('pes_rl')}\n"
+
+
 def test_env_help_lists_every_env_name(capsys):
     """``--env`` help names every short name (from envs.ENV_NAMES, the list the config accepts)
     and says that any registered gymnasium id works."""

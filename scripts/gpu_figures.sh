@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The GPU figures of docs/performance.md, in under 8 minutes on one H100/H200 (the steps' limits add
+# up to 7 min; the install of carried wheels comes on top):
+#   1. `pes-rl bench` on mjx, Swimmer, K = 100: raw MJX stepping vs the PES loop at 1k and 32k pairs
+#      (one bench process per batch size, so a batch that runs out of time loses only its own row);
+#   2. wall time to a Swimmer return of 350 on mjx, from process launch (imports and compilation
+#      included), evaluation on the host's C MuJoCo (eval_backend gymnasium), held-out seeds;
+#   3. one Brax MJX task (hopper): raw stepping and the PES loop at 8k pairs.
+# Usage (a checkout on PYTHONPATH or pes_rl installed): OUT=runs/gpu bash scripts/gpu_figures.sh
+# Everything lands in $OUT: steps.log (each step's exit code and seconds), results.jsonl (one JSON
+# object per step) and stderr.log.
+set -u
+PY=${PY:-python3}
+OUT=${OUT:-runs/gpu_figures}
+SIZES=${SIZES:-"1024 32768"}  # Swimmer batch sizes, in pairs
+HOPPER_PAIRS=${HOPPER_PAIRS:-8192}
+WALL_SEEDS=${WALL_SEEDS:-10}
+STOP_AT=${STOP_AT:-350}
+# Settings of the mjx wall-time runs: a large batch, since on a GPU an iteration costs K env steps of
+# latency whatever the batch (scripts/swimmer_sample_efficiency.py; chosen on the CPU, docs/performance.md).
+WALL_ARGS=${WALL_ARGS:-"--num-pairs 1024 --truncation-length 100 --lr 0.6 --eval-every 1"}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+
+step() {  # step NAME SECONDS CMD...: run CMD under a time limit, its JSON stdout appended to results.jsonl
+  local name=$1 limit=$2 start rc
+  shift 2
+  start=$EPOCHREALTIME
+  echo "== $name: $*" >> "$OUT/stderr.log"
+  timeout "$limit" "$@" > "$OUT/.step.out" 2>> "$OUT/stderr.log"
+  rc=$?
+  printf '{"step": "%s", "rc": %d, "seconds": %.2f, "stdout": %s}\n' "$name" "$rc" \
+    "$(awk "BEGIN {print $EPOCHREALTIME - $start}")" "$($PY -c 'import json,sys; print(json.dumps(sys.stdin.read()))' < "$OUT/.step.out")" \
+    >> "$OUT/results.jsonl"
+  echo "$name rc=$rc $(awk "BEGIN {print $EPOCHREALTIME - $start}") s" | tee -a "$OUT/steps.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/steps.log" 2>&1
+$PY -c "import jax, mujoco; print('jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)" >> "$OUT/steps.log" 2>&1
+
+for n in $SIZES; do
+  step "bench_swimmer_$n" 100 $PY -m pes_rl bench --backend mjx --num-pairs $n -K 100 --no-memory --json
+done
+for seed in $WALL_SEEDS; do
+  # the process's whole life: launch, imports, compilation, training and evaluations until 350
+  step "wall_to_350_seed$seed" 120 $PY scripts/swimmer_sample_efficiency.py --backend mjx --seeds 1 \
+    --first-seed "$seed" --total-steps 4096000 --stop-at "$STOP_AT" $WALL_ARGS --out "/tmp/wall_$seed"
+done
+step "bench_hopper_$HOPPER_PAIRS" 100 $PY -m pes_rl bench --env hopper --backend mjx --num-pairs "$HOPPER_PAIRS" -K 100 \
+  --no-memory --json
+rm -f "$OUT/.step.out"
