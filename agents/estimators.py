@@ -251,7 +251,7 @@ def ars_direction(
 
     returns ``1/(b σ_R) Σ_k (R⁺_k − R⁻_k) δ_k`` (the SGD step with ``lr = α`` is then the
     paper's update exactly). ``δ_k ~ N(0, I)`` is the unit direction, ``ε_k = ν δ_k`` the
-    perturbation :meth:`agents.pes.PES.ask` returns; the b directions kept are ``weights``
+    perturbation :meth:`pes_rl.agents.pes.PES.ask` returns; the b directions kept are ``weights``
     (:func:`top_directions_weights`). Without ``std_scaling`` σ_R = 1 (ARS V1:
     ``α/b Σ (R⁺ − R⁻) δ``). Note the factor: this is ``2σ/σ_R`` times the plain antithetic
     ES gradient ``1/(2bσ) Σ (R⁺ − R⁻) δ`` that the ``es`` agent estimates.

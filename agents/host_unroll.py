@@ -1,9 +1,9 @@
 """Particles on a host-side batch of environments (the gymnasium CPU fallback).
 
-The same semantics as :mod:`agents.jax_unroll` — persistent states, immediate
+The same semantics as :mod:`pes_rl.agents.jax_unroll` — persistent states, immediate
 resets with a seed shared by both members of a pair — driven from numpy. The
 estimator math is not repeated here: the caller feeds the window's rewards and
-dones to the same :class:`agents.pes.PES` ``ask``/``tell``.
+dones to the same :class:`pes_rl.agents.pes.PES` ``ask``/``tell``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Callable
 import jax
 import numpy as np
 
-from agents.estimators import shift_rewards
-from agents.normalization import NormalizerState, normalize
-from envs.base import BatchedEnv
+from pes_rl.agents.estimators import shift_rewards
+from pes_rl.agents.normalization import NormalizerState, normalize
+from pes_rl.envs.base import BatchedEnv
 
 
 def episode_seed(pair_seed: int, episode: int) -> int:
@@ -27,7 +27,7 @@ class HostParticles:
     """``2N`` persistent particles, one per member of ``env`` (``env.num_envs == 2N``).
 
     ``reward_shift``: subtracted from every simulated step's reward in the window's
-    ``rewards`` (what the estimator sees; :func:`agents.estimators.shift_rewards`), never
+    ``rewards`` (what the estimator sees; :func:`pes_rl.agents.estimators.shift_rewards`), never
     from idle steps nor from the episode returns reported in ``finished_return_sum``.
     """
 
@@ -74,7 +74,7 @@ class HostParticles:
         False: later steps belong to a new episode) or the particle idles until the
         window's end and resets then (True: it is reported done at the last step).
         Returns numpy ``rewards``/``dones`` ``(P, K)``, the number of env steps taken and
-        episode/observation sums, shaped like :func:`agents.jax_unroll.make_window`'s.
+        episode/observation sums, shaped like :func:`pes_rl.agents.jax_unroll.make_window`'s.
         """
         P = self.num_particles
         rewards = np.zeros((P, num_steps))

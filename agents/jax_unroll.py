@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from agents import sharding
-from agents.estimators import shift_rewards
-from agents.normalization import NormalizerState, normalize
-from agents.pes import PES, AgentState, WindowResult
-from envs.base import JaxEnv, State
+from pes_rl.agents import sharding
+from pes_rl.agents.estimators import shift_rewards
+from pes_rl.agents.normalization import NormalizerState, normalize
+from pes_rl.agents.pes import PES, AgentState, WindowResult
+from pes_rl.envs.base import JaxEnv, State
 
 
 class Particle(NamedTuple):
@@ -60,7 +60,7 @@ def make_window(
     last step (``True``). Returns the new particle, per-step ``rewards``/``dones``,
     the env steps taken and episode/observation statistics. ``reward_shift`` is
     subtracted from the ``rewards`` of simulated steps (what the estimator sees;
-    :func:`agents.estimators.shift_rewards`), never from idle steps nor from the
+    :func:`pes_rl.agents.estimators.shift_rewards`), never from idle steps nor from the
     episode returns in ``finished_return_sum``.
     """
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from agents.estimators import (
+from pes_rl.agents.estimators import (
     antithetic,
     ars_particle_estimates,
     ars_return_std_scale,
@@ -36,7 +36,7 @@ from agents.estimators import (
     truncations_in_episode,
     window_returns,
 )
-from agents.normalization import NormalizerState, init_normalizer, update_normalizer
+from pes_rl.agents.normalization import NormalizerState, init_normalizer, update_normalizer
 
 SPREAD_BUCKETS = 10  # windows-into-the-episode resolution of the variance diagnostic
 
@@ -101,7 +101,7 @@ class PES:
     """PES agent (and its baselines); ``optimizer`` is any optax transformation (applied to ``-ĝ``).
 
     ``estimator="ars"`` is Augmented Random Search (V2-t with ``normalize_obs`` and
-    ``return_std_scaling``): ĝ is :func:`agents.estimators.ars_direction`, so an SGD step with
+    ``return_std_scaling``): ĝ is :func:`pes_rl.agents.estimators.ars_direction`, so an SGD step with
     ``lr = α`` is the paper's ``θ ← θ + α/(b σ_R) Σ_{top b} (R⁺_k − R⁻_k) δ_k`` exactly. Run
     it with one window per episode (K = T) and idle-until-window-end resets, as ``pes_rl``'s
     ``agent="ars"`` does.
@@ -139,7 +139,7 @@ class PES:
         """Per-particle 0/1 weights of the top-b selection (None: no selection, all pairs count).
 
         Pairs are ranked by max(R⁺, R⁻) of the window's return (what each particle is
-        credited with; :func:`agents.estimators.top_directions_weights`). ARS always selects
+        credited with; :func:`pes_rl.agents.estimators.top_directions_weights`). ARS always selects
         (b = N unless ``top_directions`` is set: V2)."""
         top = self.config.top_directions
         if top is None:
@@ -156,8 +156,8 @@ class PES:
 
         PES weights this window's returns by ξ + ε; truncated ES by ε alone (ξ = 0, biased);
         NRES by the episode's reused ε alone (unbiased: that ε drove every step so far).
-        See :func:`agents.estimators.pes_gradient` for the equation, and
-        :func:`agents.estimators.ars_particle_estimates` for ARS. ``weights``: the top-b
+        See :func:`pes_rl.agents.estimators.pes_gradient` for the equation, and
+        :func:`pes_rl.agents.estimators.ars_particle_estimates` for ARS. ``weights``: the top-b
         selection (:meth:`direction_weights`); unselected particles' terms are 0.
         """
         if self.config.estimator == "ars":

@@ -55,7 +55,7 @@ def split(mesh: Mesh) -> NamedSharding:
 
 
 def agent_state_shardings(mesh: Mesh, state) -> Any:
-    """An :class:`agents.pes.AgentState` of shardings: per-particle fields split, the rest replicated."""
+    """An :class:`pes_rl.agents.pes.AgentState` of shardings: per-particle fields split, the rest replicated."""
     rep, per_particle = replicated(mesh), split(mesh)
     return type(state)(**{
         name: jax.tree_util.tree_map(lambda _: per_particle if name in PER_PARTICLE_FIELDS else rep, value)

@@ -1,4 +1,4 @@
-"""Simulators behind one protocol (see :mod:`envs.base`); knows nothing of PES.
+"""Simulators behind one protocol (see :mod:`pes_rl.envs.base`); knows nothing of PES.
 
 ``envs.make(name, backend="auto")`` is the entry point:
 
@@ -6,7 +6,7 @@
 - ``gymnasium``: a numpy :class:`BatchedEnv` of N envs, for the CPU (C MuJoCo is
   faster there). Swimmer, Hopper, HalfCheetah, Walker2d, Ant, Humanoid,
   InvertedPendulum, InvertedDoublePendulum and Reacher ``-v5`` are stepped by C
-  threads, bit-equal to gymnasium (:mod:`envs.mujoco_threaded`); any other id runs
+  threads, bit-equal to gymnasium (:mod:`pes_rl.envs.mujoco_threaded`); any other id runs
   on gymnasium's vector env.
 - ``auto``: ``mjx`` if JAX sees a GPU/TPU, else ``gymnasium``.
 """
@@ -26,9 +26,9 @@ if ctypes.util.find_library("EGL"):
 
 import gymnasium as gym
 
-from envs.base import BatchedEnv, JaxEnv, State
-from envs.brax_tasks import BRAX_NAMES  # names only: brax itself is imported on first use
-from envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
+from pes_rl.envs.base import BatchedEnv, JaxEnv, State
+from pes_rl.envs.brax_tasks import BRAX_NAMES  # names only: brax itself is imported on first use
+from pes_rl.envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
 
 BACKENDS = ("auto", "mjx", "gymnasium")
 MJX_NAMES = ("swimmer",) + tuple(BRAX_NAMES)
@@ -95,7 +95,7 @@ def make(
       env_fn: gymnasium backend only: a factory with the user's own wrappers
         (always stepped by gymnasium itself).
       threaded: gymnasium backend: step the task's MuJoCo model in C threads
-        (``None``: whenever the id is in :data:`envs.mujoco_threaded.TASKS` and
+        (``None``: whenever the id is in :data:`pes_rl.envs.mujoco_threaded.TASKS` and
         no ``env_fn`` is given; ``False``: gymnasium's ``SyncVectorEnv``).
       num_threads: C threads of the threaded batch (default: every core).
     Raises:
@@ -104,16 +104,16 @@ def make(
     backend = resolve_backend(backend)
     if backend == "mjx":
         if name == "swimmer":
-            from envs.mjx_swimmer import MjxSwimmer
+            from pes_rl.envs.mjx_swimmer import MjxSwimmer
 
             return MjxSwimmer(episode_length=episode_length)
         if name in BRAX_NAMES:
-            from envs.brax_tasks import BraxEnv
+            from pes_rl.envs.brax_tasks import BraxEnv
 
             return BraxEnv(name, episode_length=episode_length)
         raise ValueError(f"env must be one of {', '.join(MJX_NAMES)} on backend mjx; got {name!r}")
     env_id = name if env_fn is not None and name not in GYMNASIUM_IDS else gymnasium_id(name)
-    from envs.mujoco_threaded import TASKS, ThreadedMujocoEnv
+    from pes_rl.envs.mujoco_threaded import TASKS, ThreadedMujocoEnv
 
     if threaded and (env_fn is not None or env_id not in TASKS):
         raise ValueError(f"threaded stepping supports {', '.join(TASKS)} without env_fn; got {env_id!r}")

@@ -1,4 +1,4 @@
-"""Brax's MuJoCo tasks on the mjx pipeline, behind :class:`envs.base.JaxEnv`.
+"""Brax's MuJoCo tasks on the mjx pipeline, behind :class:`pes_rl.envs.base.JaxEnv`.
 
 Brax reports termination in ``done`` and leaves time limits to a wrapper; here
 the time limit is ours, so ``terminated`` is Brax's ``done`` and ``done`` adds
@@ -13,7 +13,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from envs.base import State, quiet_mjx_import, time_limit
+from pes_rl.envs.base import State, quiet_mjx_import, time_limit
 
 # Our short name -> Brax's registered name.
 BRAX_NAMES = {

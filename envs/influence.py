@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.base import State, time_limit
+from pes_rl.envs.base import State, time_limit
 
 DIM = 23
 POSITIVE = 10

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
-from envs.base import State, quiet_mjx_import, time_limit
+from pes_rl.envs.base import State, quiet_mjx_import, time_limit
 
 with quiet_mjx_import():
     from mujoco import mjx

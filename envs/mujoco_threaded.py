@@ -37,7 +37,7 @@ terminations exactly), for three reasons:
   Euler HalfCheetah, different for Walker2d, Ant and Humanoid).
 
 Any other gymnasium env keeps the vector-env path
-(:class:`envs.gymnasium_backend.GymnasiumBatchedEnv`).
+(:class:`pes_rl.envs.gymnasium_backend.GymnasiumBatchedEnv`).
 """
 
 from __future__ import annotations
@@ -442,7 +442,7 @@ def contact_forces_per_member(sim: mjbatch.Batch, model: mujoco.MjModel, ids: np
 class ThreadedMujocoEnv:
     """``num_envs`` copies of a gymnasium MuJoCo task, stepped by a :class:`mujoco.batch.Batch`.
 
-    The same surface as :class:`envs.gymnasium_backend.GymnasiumBatchedEnv`
+    The same surface as :class:`pes_rl.envs.gymnasium_backend.GymnasiumBatchedEnv`
     (``reset(seeds, mask)``, ``step(actions, mask)``, ``get_state``/``set_state``,
     ``copy_members``, ``advance_time_limit``), so the trainer cannot tell them apart.
     ``physics`` rows are ``mjSTATE_INTEGRATION`` states of gymnasium's model, the

@@ -1,4 +1,4 @@
-"""``python -m pes_rl`` is the ``pes-rl`` command (for a checkout on PYTHONPATH, not installed)."""
+"""``python -m pes_rl`` is the ``pes-rl`` command (where the console script is not on PATH)."""
 
 from pes_rl.cli import main
 

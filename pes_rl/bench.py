@@ -1,7 +1,7 @@
 """``pes-rl bench``: raw environment stepping vs the full PES loop, on every backend here.
 
 One task (``--env``, default Swimmer; any short name the threaded C MuJoCo batch
-steps, :data:`envs.mujoco_threaded.TASKS`; on the mjx backend Swimmer is our own
+steps, :data:`pes_rl.envs.mujoco_threaded.TASKS`; on the mjx backend Swimmer is our own
 MJX port and the others are Brax's MJX tasks). For each backend the same batch (``2N`` envs) and the same policy
 evaluation are timed twice in one process:
 
@@ -39,9 +39,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from agents.normalization import init_normalizer, normalize
-from envs.mujoco_threaded import default_threads
+from pes_rl import envs
+from pes_rl.agents.normalization import init_normalizer, normalize
+from pes_rl.envs.mujoco_threaded import default_threads
 
 ENV = "swimmer"  # the default task
 CPU_PAIRS = {"gymnasium": 256, "mjx": 32}
@@ -225,7 +225,7 @@ def _ratio(entry: dict) -> dict:
 
 def threaded_env_names() -> list[str]:
     """The short names ``--env`` accepts: those the threaded C MuJoCo batch steps."""
-    from envs.mujoco_threaded import TASKS
+    from pes_rl.envs.mujoco_threaded import TASKS
 
     return [name for name, env_id in envs.GYMNASIUM_IDS.items() if env_id in TASKS]
 

@@ -23,9 +23,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _env_help(default: str) -> str:
-    """``--env`` help: the short names from :data:`envs.ENV_NAMES` (one source with the code that
+    """``--env`` help: the short names from :data:`pes_rl.envs.ENV_NAMES` (one source with the code that
     accepts them), and that any registered gymnasium id works on the gymnasium backend."""
-    import envs
+    from pes_rl import envs
 
     return (f"short name: {', '.join(envs.ENV_NAMES)} (each runs on the gymnasium and mjx backends); or any "
             f"registered gymnasium id with a Box action space, e.g. Pendulum-v1 (gymnasium backend only); {default}")
@@ -221,7 +221,7 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import numpy as np
 
-    import envs
+    from pes_rl import envs
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
     from pes_rl.loading import env_for_policy, load_run, policy_for_env
     from pes_rl.policy_io import apply_flat, make_batched_act, policy_callable

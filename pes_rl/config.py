@@ -281,7 +281,7 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def validate(config: Config) -> None:
     """Check every field (types strictly, then ranges and combinations); raise
     :class:`ConfigError` naming the first bad one. Converts numpy scalars in place."""
-    import envs  # local: keep config importable without the simulators
+    from pes_rl import envs  # local: keep config importable without the simulators
 
     for f in dataclasses.fields(config):
         setattr(config, f.name, coerce_field(f.name, getattr(config, f.name)))

@@ -1,6 +1,6 @@
 """Multi-process and multi-host training on JAX's own runtime (``jax.distributed``).
 
-One process per host (or per GPU) joins one JAX job; :func:`agents.sharding.particle_mesh`
+One process per host (or per GPU) joins one JAX job; :func:`pes_rl.agents.sharding.particle_mesh`
 then spans every device of every process and each process steps the particles its
 devices hold. Host-side work (logs, evaluation, checkpoint writing) happens on
 process 0 only; every process computes the same replicated metrics.

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from agents.host_unroll import episode_seed
-from agents.normalization import NormalizerState, normalize
+from pes_rl import envs
+from pes_rl.agents.host_unroll import episode_seed
+from pes_rl.agents.normalization import NormalizerState, normalize
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share reset seeds with training
 

@@ -8,8 +8,8 @@ from typing import Callable, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from agents.normalization import NormalizerState
+from pes_rl import envs
+from pes_rl.agents.normalization import NormalizerState
 from pes_rl import checkpoint
 from pes_rl.config import Config, ConfigError, load_config_file, validate
 from pes_rl.policy_io import build_policy, make_batched_act, policy_callable
@@ -98,7 +98,7 @@ class PolicyAgent:
     def __init__(self, run_dir: str, env_id: str | None = None):
         import gymnasium as gym
 
-        from envs.gymnasium_backend import checked_factory
+        from pes_rl.envs.gymnasium_backend import checked_factory
 
         config, theta, normalizer = load_run(run_dir)
         self.config = config
@@ -134,7 +134,7 @@ class _Spaces(NamedTuple):
 
     @classmethod
     def of(cls, env_id: str, observation_space, action_space) -> "_Spaces":
-        from envs.gymnasium_backend import check_box_action_space
+        from pes_rl.envs.gymnasium_backend import check_box_action_space
 
         check_box_action_space(env_id, action_space)
         if len(getattr(observation_space, "shape", None) or ()) != 1:

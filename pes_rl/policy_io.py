@@ -13,8 +13,8 @@ import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from agents.normalization import NormalizerState, normalize
-from agents.policies import Policy, make_policy
+from pes_rl.agents.normalization import NormalizerState, normalize
+from pes_rl.agents.policies import Policy, make_policy
 
 
 def build_policy(config, observation_size: int, action_size: int, low, high) -> tuple[Policy, jax.Array, Callable]:

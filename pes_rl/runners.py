@@ -1,7 +1,7 @@
 """The two ways particles are simulated: a jitted JAX scan (mjx) or a host batch (gymnasium).
 
 Both implement :class:`Runner`, the whole surface :mod:`pes_rl.trainer` uses. The estimator
-itself is the shared :class:`agents.pes.PES`.
+itself is the shared :class:`pes_rl.agents.pes.PES`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from agents import host_unroll, jax_unroll, sharding
-from agents.pes import PES, AgentState, WindowResult
+from pes_rl import envs
+from pes_rl.agents import host_unroll, jax_unroll, sharding
+from pes_rl.agents.pes import PES, AgentState, WindowResult
 from pes_rl import checkpoint, distributed
 
 
@@ -63,7 +63,7 @@ def _value(x):
 class JaxRunner:
     """Particles as a vmapped pytree; ``chunk`` iterations per jitted call.
 
-    With a ``mesh`` (:func:`agents.sharding.particle_mesh`) the particles are sharded
+    With a ``mesh`` (:func:`pes_rl.agents.sharding.particle_mesh`) the particles are sharded
     over its devices, across processes too; the agent state passed to :meth:`run`
     must already be placed (:meth:`place_state`).
     """

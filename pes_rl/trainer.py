@@ -13,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import envs
-from agents import sharding
-from agents.normalization import NormalizerState
-from agents.pes import PES, PESConfig
-from agents.policies import Policy
+from pes_rl import envs
+from pes_rl.agents import sharding
+from pes_rl.agents.normalization import NormalizerState
+from pes_rl.agents.pes import PES, PESConfig
+from pes_rl.agents.policies import Policy
 from pes_rl import checkpoint, distributed, resources, rundir
 from pes_rl.config import Config, ConfigError, load_config_file, make_config
 from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-import envs  # first: it sets MUJOCO_GL=egl where libEGL exists, before mujoco is imported
+from pes_rl import envs  # first: it sets MUJOCO_GL=egl where libEGL exists, before mujoco is imported
 
 import imageio  # noqa: E402
 import jax  # noqa: E402
@@ -27,7 +27,7 @@ import jax.numpy as jnp  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from agents.normalization import NormalizerState, normalize  # noqa: E402
+from pes_rl.agents.normalization import NormalizerState, normalize  # noqa: E402
 from pes_rl.config import Config, ConfigError  # noqa: E402
 from pes_rl.loading import env_for_policy, load_run, policy_for_env  # noqa: E402
 from pes_rl.policy_io import apply_flat, make_batched_act, policy_callable  # noqa: E402
@@ -39,7 +39,7 @@ def check_renderable(env_name: str, backend: str) -> None:
         return  # every mjx task is a MuJoCo model
     import gymnasium as gym
 
-    from envs.gymnasium_backend import checked_factory
+    from pes_rl.envs.gymnasium_backend import checked_factory
 
     env_id = envs.gymnasium_id(env_name)
     env = checked_factory(env_id, lambda: gym.make(env_id))()

@@ -6,7 +6,9 @@
 #   2. wall time to a Swimmer return of 350 on mjx, from process launch (imports and compilation
 #      included), evaluation on the host's C MuJoCo (eval_backend gymnasium), held-out seeds;
 #   3. one Brax MJX task (hopper): raw stepping and the PES loop at 8k pairs.
-# Usage (a checkout on PYTHONPATH or pes_rl installed): OUT=runs/gpu bash scripts/gpu_figures.sh
+# Usage, with pes_rl installed (`pip install -e .`; on a machine without network, beside carried
+# wheels: `pip install --no-deps --no-build-isolation --target DIR .` and DIR on PYTHONPATH):
+#   OUT=runs/gpu bash scripts/gpu_figures.sh
 # Everything lands in $OUT: steps.log (each step's exit code and seconds), results.jsonl (one JSON
 # object per step) and stderr.log.
 set -u

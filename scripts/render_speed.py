@@ -29,8 +29,8 @@ import gymnasium as gym  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-import envs  # noqa: E402
-from agents.normalization import init_normalizer  # noqa: E402
+from pes_rl import envs  # noqa: E402
+from pes_rl.agents.normalization import init_normalizer  # noqa: E402
 from pes_rl.config import make_config  # noqa: E402
 from pes_rl.policy_io import build_policy  # noqa: E402
 from pes_rl.video import _FrameRenderer, record_policy  # noqa: E402

@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from agents import estimators, jax_unroll
-from agents.pes import PES, PESConfig
-from envs.influence import InfluenceBalancing, influence_matrices
+from pes_rl.agents import estimators, jax_unroll
+from pes_rl.agents.pes import PES, PESConfig
+from pes_rl.envs.influence import InfluenceBalancing, influence_matrices
 
 LONG_UNROLL = 500
 

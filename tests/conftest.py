@@ -21,6 +21,6 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", float(os.environ
 
 @pytest.fixture(scope="session")
 def mjx_swimmer():
-    import envs
+    from pes_rl import envs
 
     return envs.make("swimmer", "mjx")

@@ -7,8 +7,8 @@ import optax
 import pytest
 
 import pes_rl
-from agents import estimators
-from agents.pes import PES, PESConfig, WindowResult
+from pes_rl.agents import estimators
+from pes_rl.agents.pes import PES, PESConfig, WindowResult
 from pes_rl.config import ConfigError, make_config
 
 
@@ -188,7 +188,7 @@ class _FallsAfter:
     action_low, action_high = np.full(1, -np.inf, np.float32), np.full(1, np.inf, np.float32)
 
     def reset(self, key):
-        from envs.base import State
+        from pes_rl.envs.base import State
 
         false = jnp.zeros((), bool)
         return State(jnp.zeros(()), jnp.ones(1), jnp.zeros(()), false, false, jnp.zeros((), jnp.int32))
@@ -201,8 +201,8 @@ class _FallsAfter:
 
 def test_reward_shift_on_the_jax_unroll():
     """The jitted window shifts the simulated steps' rewards only; returns and env steps stay true."""
-    from agents import jax_unroll
-    from agents.normalization import init_normalizer
+    from pes_rl.agents import jax_unroll
+    from pes_rl.agents.normalization import init_normalizer
 
     env, k = _FallsAfter(), 8
     thetas = jnp.array([[3.0], [5.0], [99.0], [3.0], [5.0], [99.0]])  # episodes of 3, 5 and ≥ 8 steps

@@ -42,7 +42,7 @@ def test_version_is_the_installed_distributions():
 
 
 def test_python_dash_m_pes_rl_is_the_command():
-    """``python -m pes_rl`` (a checkout on PYTHONPATH, as on the GPU machine) is ``pes-rl``."""
+    """``python -m pes_rl`` (where the console script is not on PATH) is ``pes-rl``."""
     from importlib.metadata import version
 
     out = subprocess.run([sys.executable, "-m", "pes_rl", "--version"], capture_output=True, text=True, timeout=300)
@@ -51,9 +51,9 @@ def test_python_dash_m_pes_rl_is_the_command():
 
 
 def test_env_help_lists_every_env_name(capsys):
-    """``--env`` help names every short name (from envs.ENV_NAMES, the list the config accepts)
+    """``--env`` help names every short name (from pes_rl.envs.ENV_NAMES, the list the config accepts)
     and says that any registered gymnasium id works."""
-    import envs
+    from pes_rl import envs
     from pes_rl import cli
 
     for command in ("train", "eval", "record"):

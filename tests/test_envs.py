@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-import envs
-from envs.base import BatchedEnv, JaxEnv
+from pes_rl import envs
+from pes_rl.envs.base import BatchedEnv, JaxEnv
 
 
 def test_unknown_env_and_backend_name_the_choices():

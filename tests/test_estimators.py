@@ -3,8 +3,8 @@
 import jax.numpy as jnp
 import numpy as np
 
-from agents import estimators
-from agents.policies import make_policy
+from pes_rl.agents import estimators
+from pes_rl.agents.policies import make_policy
 
 
 def test_first_episode_mask_includes_the_done_step_and_nothing_after():
@@ -64,7 +64,7 @@ def test_policies_are_zero_initialised_and_clip_to_the_action_space():
 
 
 def test_normalizer_merges_batches_like_numpy():
-    from agents.normalization import init_normalizer, normalize, update_normalizer
+    from pes_rl.agents.normalization import init_normalizer, normalize, update_normalizer
 
     rng = np.random.default_rng(0)
     batches = [rng.normal(3.0, 2.0, (n, 4)) for n in (5, 17, 40)]
@@ -85,9 +85,9 @@ def _influence_run(estimator, truncation_length, horizon, iterations=6, reset_xi
     import jax
     import optax
 
-    from agents import jax_unroll
-    from agents.pes import PES, PESConfig
-    from envs.influence import InfluenceBalancing
+    from pes_rl.agents import jax_unroll
+    from pes_rl.agents.pes import PES, PESConfig
+    from pes_rl.envs.influence import InfluenceBalancing
 
     env = InfluenceBalancing(episode_length=horizon)
     window = jax_unroll.make_window(env, lambda th, obs: th, truncation_length, False, True)

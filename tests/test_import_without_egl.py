@@ -13,7 +13,8 @@ CODE = """
 import ctypes.util, os
 import numpy as np
 ctypes.util.find_library = lambda name: None
-import envs, mujoco
+import mujoco
+from pes_rl import envs
 assert "MUJOCO_GL" not in os.environ, os.environ["MUJOCO_GL"]
 env = envs.make("swimmer", "gymnasium", num_envs=2)
 env.reset(np.arange(2))

@@ -1,21 +1,31 @@
-"""Imports run one way, ``envs`` → ``agents`` → ``pes_rl``, with no cycle between modules, counting
-imports inside functions too (read from the source, so nothing is imported to check)."""
+"""Imports run one way, ``envs`` → ``agents`` → ``pes_rl`` (installed as ``pes_rl.envs``,
+``pes_rl.agents`` and ``pes_rl``), with no cycle between modules, counting imports inside functions
+too (read from the source, so nothing is imported to check); and importing a lower layer does not
+load a higher one (``pes_rl/__init__.py`` imports its API lazily)."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("envs", "agents", "pes_rl")  # a module may import from its own layer and the ones before it
+PACKAGES = {"envs": "pes_rl.envs", "agents": "pes_rl.agents", "pes_rl": "pes_rl"}  # folder -> installed name
 
 
 def _modules() -> dict[str, Path]:
     mods = {}
-    for package in LAYERS:
-        for path in (ROOT / package).glob("*.py"):
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).glob("*.py"):
             mods[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
     return mods
+
+
+def layer(module: str) -> str:
+    """The layer (a folder of LAYERS) a module's installed name belongs to."""
+    return next(folder for folder, package in PACKAGES.items() if module == package or module.startswith(package + "."))
 
 
 def import_graph(mods: dict[str, Path]) -> dict[str, set[str]]:
@@ -63,8 +73,20 @@ def test_imports_follow_the_layers():
     graph = import_graph(_modules())
     rank = {layer: i for i, layer in enumerate(LAYERS)}
     upward = sorted((a, b) for a, targets in graph.items() for b in targets
-                    if rank[b.split(".")[0]] > rank[a.split(".")[0]])
+                    if rank[layer(b)] > rank[layer(a)])
     assert upward == [], f"imports against the layers envs -> agents -> pes_rl: {upward}"
+
+
+@pytest.mark.parametrize("module, absent", [
+    ("pes_rl.envs", ("pes_rl.agents", "pes_rl.trainer", "pes_rl.config")),
+    ("pes_rl.agents.pes", ("pes_rl.trainer", "pes_rl.config", "pes_rl.runners")),
+])
+def test_a_lower_layer_loads_no_higher_one(module, absent):
+    """``import pes_rl.envs`` runs ``pes_rl/__init__.py`` first: it must not pull in the trainer."""
+    code = f"import sys, {module}; print(sorted(m for m in {absent!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_no_import_cycle():

@@ -58,7 +58,7 @@ def test_open_loop_trajectory_matches_gymnasium(mjx_rollout):
 
 X64_SCRIPT = """
 import jax, jax.numpy as jnp, numpy as np, gymnasium as gym
-import envs
+from pes_rl import envs
 env = envs.make("swimmer", "mjx")
 g = gym.make("Swimmer-v5"); g.reset(seed=123); sim = g.unwrapped
 q0, v0 = sim.data.qpos.copy(), sim.data.qvel.copy()
@@ -94,7 +94,7 @@ def test_closed_loop_policy_has_the_same_mean_return(mjx_swimmer):
     reset noise: the means agree within 4 standard errors of their difference."""
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 
-    from agents.normalization import init_normalizer
+    from pes_rl.agents.normalization import init_normalizer
 
     w = np.random.default_rng(1).normal(0, 0.5, (2, 8)).astype(np.float32)
     episodes = 8

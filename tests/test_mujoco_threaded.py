@@ -5,9 +5,9 @@ import mujoco
 import numpy as np
 import pytest
 
-import envs
-from envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
-from envs.mujoco_threaded import TASKS, ThreadedMujocoEnv
+from pes_rl import envs
+from pes_rl.envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
+from pes_rl.envs.mujoco_threaded import TASKS, ThreadedMujocoEnv
 
 INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 
@@ -122,7 +122,7 @@ def test_open_loop_replays_the_closed_loop_steps(env_id):
 
 
 def test_thread_count_from_the_environment(monkeypatch):
-    from envs.mujoco_threaded import default_threads
+    from pes_rl.envs.mujoco_threaded import default_threads
 
     monkeypatch.setenv("PES_RL_THREADS", "1")
     assert default_threads() == 1 and envs.make("swimmer", "gymnasium", num_envs=2).num_threads == 1

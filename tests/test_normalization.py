@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from agents.normalization import init_normalizer, normalize, update_normalizer
+from pes_rl.agents.normalization import init_normalizer, normalize, update_normalizer
 
 
 def test_merged_batches_give_the_statistics_of_every_observation():

@@ -14,9 +14,9 @@ import numpy as np
 import optax
 import pytest
 
-from agents import jax_unroll
-from agents.pes import PES, PESConfig
-from envs.influence import InfluenceBalancing, episode_return
+from pes_rl.agents import jax_unroll
+from pes_rl.agents.pes import PES, PESConfig
+from pes_rl.envs.influence import InfluenceBalancing, episode_return
 
 # K does not divide T, so episodes end inside windows and per-step masking matters.
 
@@ -31,7 +31,7 @@ def per_pair_estimates(agent_class=PES, reset_at_window_end=False, estimator="pe
 
     Each of the N pairs is its own one-pair agent (vmapped), so the pairs are independent
     and their spread gives the standard error. An iteration is the trainer's own
-    (:func:`agents.jax_unroll.make_iteration`: ask, the K-step window of both particles,
+    (:func:`pes_rl.agents.jax_unroll.make_iteration`: ask, the K-step window of both particles,
     ``tell``); the optimizer is SGD with learning rate 1 and θ is put back to THETA before
     each iteration, so ``θ after tell − THETA`` is exactly the ĝ that ``tell`` applied:
     sign, scaling, estimator dispatch and the order of estimate and ξ update all count.

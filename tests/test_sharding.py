@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import pes_rl
-from agents import sharding
+from pes_rl.agents import sharding
 from pes_rl import checkpoint
 from pes_rl.scaling import free_port, wait_all
 
