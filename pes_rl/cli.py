@@ -10,9 +10,7 @@ import os
 import signal
 import sys
 import threading
-
-POLICIES = ("linear", "mlp")
-BACKENDS = ("auto", "mjx", "gymnasium")
+import typing
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,6 +29,12 @@ def _env_help(default: str) -> str:
             f"registered gymnasium id with a Box action space, e.g. Pendulum-v1 (gymnasium backend only); {default}")
 
 
+def _backend_help() -> str:
+    from pes_rl import envs
+
+    return f"one of {', '.join(envs.BACKENDS)}; default: the run's backend"
+
+
 def _train_parser(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -38,48 +42,8 @@ def _train_parser(sub) -> None:
         description="Train a policy with PES. Unset options take the env's preset (see pes_rl/config.py), "
         "then the defaults. Precedence: defaults < preset < --config file < flags.",
     )
-    p.add_argument("--env", help=_env_help("default swimmer"))
-    p.add_argument("--backend", choices=None, help="auto (mjx on GPU/TPU, else gymnasium), mjx or gymnasium; default auto")
-    p.add_argument("--agent", help="pes (default), es (full-episode ES: K = T), tes (truncated ES: biased), "
-                   "nres (noise-reuse ES: one perturbation per episode) or ars (Augmented Random Search V2-t: "
-                   "K = T, normalize-obs and return-std scaling on by default)")
-    p.add_argument("--total-steps", type=int, help="env steps to train for (every particle step, burn-in included)")
-    p.add_argument("--seed", type=int, help="random seed; default 0")
-    p.add_argument("--run-dir", help="where config.json, progress.csv, tb/ and checkpoints/ go; default runs/ENV_AGENT_seedS")
+    add_config_flags(p)
     p.add_argument("--config", help="JSON file of config fields (same shape as a run's config.json)")
-    p.add_argument("--num-pairs", type=int, help="N antithetic pairs (2N particles)")
-    p.add_argument("--sigma", type=float, help="perturbation scale σ")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--lr-end", type=float, help="decay the learning rate linearly from --lr to this over --total-steps")
-    p.add_argument("--truncation-length", "-K", type=int, help="K, env steps per truncation window")
-    p.add_argument("--horizon", "-T", type=int, help="T, the episode length (time limit)")
-    p.add_argument("--policy", help="linear (no bias, zero init) or mlp")
-    p.add_argument("--hidden", help="mlp hidden sizes, e.g. 64,64")
-    p.add_argument("--optimizer", help="sgd (default, as in the paper) or adam")
-    p.add_argument("--return-std-scaling", action=argparse.BooleanOptionalAction, default=None,
-                   help="divide the estimate by the std of the window returns instead of σ (the PES code's divide_by_variance)")
-    p.add_argument("--normalize-obs", action=argparse.BooleanOptionalAction, default=None,
-                   help="running observation normalisation, updated between iterations")
-    p.add_argument("--stagger", help="so pairs do not reset in lockstep, pair i starts b_i ~ U{0..ceil(T/K)-1} "
-                   "windows into its first episode: 'offset' (its first episode is that much shorter; no extra "
-                   "steps; default), 'burn-in' (it first runs b_i windows with the unperturbed policy; counted) or 'none'")
-    p.add_argument("--reset-at", help="when an episode ends inside a window: 'window' (idle until the window ends, "
-                   "then reset: the gradient of the episodic return; default) or 'step' (reset at once, later steps "
-                   "weighted by the current noise alone: the gradient of the return summed over time)")
-    p.add_argument("--eval-every", type=int, help="iterations between evaluations (0: only at the end)")
-    p.add_argument("--eval-episodes", type=int, help="episodes per evaluation")
-    p.add_argument("--eval-backend", help="backend for evaluations; default: the training backend")
-    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (0: only at the end)")
-    p.add_argument("--log-every", type=int, help="iterations per logged row (and per jitted call on mjx)")
-    p.add_argument("--reward-shift", type=float, help="subtract this from every simulated step's reward while "
-                   "training (ARS's shift; e.g. 1 removes Hopper's alive bonus); evaluations and the logged episode "
-                   "returns stay the true returns; default 0")
-    p.add_argument("--top-directions", type=int, help="b, 1..num_pairs: only the b pairs with the largest "
-                   "max(R+, R-) contribute (ARS's top-b; return-std scaling then uses their 2b returns). A heuristic "
-                   "that biases the estimate: it favours directions that happened to score high, so with b < N it is "
-                   "no longer an unbiased gradient of the smoothed objective. Default: all pairs")
-    p.add_argument("--capture-video", action=argparse.BooleanOptionalAction, default=None,
-                   help="record one episode to RUN_DIR/videos/ at every evaluation")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -101,7 +65,7 @@ def _eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run's deterministic policy over full episodes")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--env", help=_env_help("default: the run's env"))
-    p.add_argument("--backend", help="auto, mjx or gymnasium; default: the run's backend")
+    p.add_argument("--backend", help=_backend_help())
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0, help="evaluation seed")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout (the summary line "
@@ -114,7 +78,7 @@ def _record_parser(sub) -> None:
     p.add_argument("--out", help="output .mp4; default videos/<run name>.mp4")
     p.add_argument("--episodes", type=int, default=1)
     p.add_argument("--env", help=_env_help("default: the run's env"))
-    p.add_argument("--backend", help="auto, mjx or gymnasium; default: the run's backend")
+    p.add_argument("--backend", help=_backend_help())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=480)
     p.add_argument("--height", type=int, default=360)
@@ -152,12 +116,39 @@ def _bench_parser(sub) -> None:
                    "progress go to stderr)")
 
 
-FLAG_FIELDS = (
-    "env", "backend", "agent", "total_steps", "seed", "run_dir", "num_pairs", "sigma", "lr", "lr_end", "truncation_length",
-    "horizon", "policy", "hidden", "optimizer", "return_std_scaling", "normalize_obs", "stagger", "reset_at", "eval_every",
-    "eval_episodes", "eval_backend", "checkpoint_every", "capture_video", "log_every",
-    "reward_shift", "top_directions",
-)
+def flag_fields() -> list:
+    """The :class:`pes_rl.Config` fields that are ``pes-rl train`` flags (all but ``progress_bar``)."""
+    import dataclasses
+
+    from pes_rl.config import Config
+
+    return [f for f in dataclasses.fields(Config) if f.metadata["flag"]]
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per :class:`pes_rl.Config` field, generated from the field: its name, type, help,
+    allowed values and default are declared once, in pes_rl/config.py. Every flag defaults to
+    None (unset), so that the env's preset and a ``--config`` file can fill it."""
+    from pes_rl.config import FIELD_TYPES, Config
+
+    for f in flag_fields():
+        names = [f"--{f.name.replace('_', '-')}"] + ([f.metadata["short"]] if f.metadata["short"] else [])
+        hint = FIELD_TYPES[f.name]
+        optional = type(None) in typing.get_args(hint)
+        base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+        default = getattr(Config, f.name)
+        shown = ",".join(map(str, default)) if f.name == "hidden" else ("unset" if default is None else default)
+        help_ = f.metadata["help"]
+        if f.metadata["choices"] is not None:
+            help_ += f" (one of: {', '.join(f.metadata['choices'])})"
+        if "unset" not in help_:  # else the help already says what unset means
+            help_ += f"; default {shown}, or the env's preset"
+        if f.name == "env":
+            help_ = _env_help(f"default {default}")
+        if base is bool:
+            p.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:  # ints and floats parse here; strings (hidden "64,64" too) are checked by the config
+            p.add_argument(*names, dest=f.name, type=base if base in (int, float) else str, help=help_)
 
 
 def config_from_args(args):
@@ -175,7 +166,7 @@ def config_from_args(args):
         fields.update(load_config_file(saved, what="resume"))
     if args.config:
         fields.update(load_config_file(args.config))
-    fields.update({k: getattr(args, k) for k in FLAG_FIELDS if getattr(args, k) is not None})
+    fields.update({f.name: getattr(args, f.name) for f in flag_fields() if getattr(args, f.name) is not None})
     if args.no_progress:
         fields["progress_bar"] = False
     config = make_config(**fields)

@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from pes_rl import envs
+from pes_rl.agents.policies import POLICIES
+
 # pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES;
 # ars: Augmented Random Search V2-t (Mania et al. 2018; full episodes, K = T)
 AGENTS = ("pes", "es", "tes", "nres", "ars")
-POLICIES = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
-BACKENDS = ("auto", "mjx", "gymnasium")
 RESET_AT = ("window", "step")
 STAGGERS = ("offset", "burn-in", "none")
 
@@ -41,38 +42,65 @@ class ConfigError(ValueError):
     """A configuration value is not allowed; the message is one line naming the field."""
 
 
+def _field(default: Any, help: str, *, short: str | None = None, choices: tuple[str, ...] | None = None,
+           flag: bool = True) -> Any:
+    """A :class:`Config` field with its CLI help: ``pes-rl train``'s flags are generated from these
+    (:func:`pes_rl.cli.add_config_flags`); ``choices`` are the allowed values (validation and help)."""
+    return dataclasses.field(default=default, metadata={"help": help, "short": short, "choices": choices, "flag": flag})
+
+
 @dataclass
 class Config:
-    """Everything a training run needs. ``None`` fields take the env's preset, then the default."""
+    """Everything a training run needs. ``None`` fields take the env's preset, then the default.
 
-    env: str = "swimmer"
-    backend: str = "auto"
-    agent: str = "pes"
-    total_steps: int = 200_000
-    seed: int = 0
-    run_dir: str | None = None
-    num_pairs: int = 10
-    sigma: float = 0.3
-    lr: float = 0.1
-    lr_end: float | None = None
-    truncation_length: int = 100
-    horizon: int = 1000
-    policy: str = "linear"
-    hidden: tuple[int, ...] = (64, 64)
-    optimizer: str = "sgd"
-    return_std_scaling: bool = True
-    normalize_obs: bool = False
-    stagger: str = "offset"
-    reset_at: str = "window"
-    eval_every: int = 10
-    eval_episodes: int = 5
-    eval_backend: str | None = None
-    checkpoint_every: int = 50
-    capture_video: bool = False
-    log_every: int = 1
-    progress_bar: bool = True
-    reward_shift: float = 0.0  # subtracted from every simulated step's reward while training (ARS's shift)
-    top_directions: int | None = None  # ARS's top-b heuristic (biased): only the b best pairs count; None: all
+    Each field's metadata holds its ``pes-rl train`` help and allowed values: the flags are
+    generated from this class, so a field is declared here and nowhere else."""
+
+    env: str = _field("swimmer", "the task: a short name of pes_rl.envs.ENV_NAMES or, on the gymnasium backend, "
+                      "any registered gymnasium id with a Box action space (e.g. Pendulum-v1)")
+    backend: str = _field("auto", "auto: mjx on a GPU/TPU, else gymnasium", choices=envs.BACKENDS)
+    agent: str = _field("pes", "pes; es (full-episode ES: K = T); tes (truncated ES: biased); nres (noise-reuse "
+                        "ES: one perturbation per episode); ars (Augmented Random Search V2-t: K = T, "
+                        "normalize-obs and return-std scaling on by default)", choices=AGENTS)
+    total_steps: int = _field(200_000, "env steps to train for (every particle step, burn-in included)")
+    seed: int = _field(0, "random seed")
+    run_dir: str | None = _field(None, "where config.json, progress.csv, tb/ and checkpoints/ go; "
+                                 "unset: runs/ENV_AGENT_seedS")
+    num_pairs: int = _field(10, "N antithetic pairs (2N particles)")
+    sigma: float = _field(0.3, "perturbation scale σ")
+    lr: float = _field(0.1, "learning rate")
+    lr_end: float | None = _field(None, "decay the learning rate linearly from lr to this over total_steps")
+    truncation_length: int = _field(100, "K, env steps per truncation window", short="-K")
+    horizon: int = _field(1000, "T, the episode length (time limit)", short="-T")
+    policy: str = _field("linear", "linear (no bias, zero init) or mlp", choices=POLICIES)
+    hidden: tuple[int, ...] = _field((64, 64), "mlp hidden sizes, e.g. 64,64")
+    optimizer: str = _field("sgd", "sgd (as in the paper) or adam", choices=OPTIMIZERS)
+    return_std_scaling: bool = _field(True, "divide the estimate by the std of the window returns instead of σ "
+                                      "(the PES code's divide_by_variance)")
+    normalize_obs: bool = _field(False, "running observation normalisation, updated between iterations")
+    stagger: str = _field("offset", "so pairs do not reset in lockstep, pair i starts b_i ~ U{0..ceil(T/K)-1} "
+                          "windows into its first episode: offset (its first episode is that much shorter; no "
+                          "extra steps), burn-in (it first runs b_i windows with the unperturbed policy; counted) "
+                          "or none", choices=STAGGERS)
+    reset_at: str = _field("window", "when an episode ends inside a window: window (idle until the window ends, "
+                           "then reset: the gradient of the episodic return) or step (reset at once, later steps "
+                           "weighted by the current noise alone: the gradient of the return summed over time)",
+                           choices=RESET_AT)
+    eval_every: int = _field(10, "iterations between evaluations (0: only at the end)")
+    eval_episodes: int = _field(5, "episodes per evaluation")
+    eval_backend: str | None = _field(None, "backend for evaluations; unset: the training backend", choices=envs.BACKENDS)
+    checkpoint_every: int = _field(50, "iterations between checkpoints (0: only at the end)")
+    capture_video: bool = _field(False, "record one episode to RUN_DIR/videos/ at every evaluation")
+    log_every: int = _field(1, "iterations per logged row (and per jitted call on mjx)")
+    progress_bar: bool = _field(True, "a progress bar on stderr (the CLI's --no-progress)", flag=False)
+    reward_shift: float = _field(0.0, "subtract this from every simulated step's reward while training (ARS's "
+                                 "shift; e.g. 1 removes Hopper's alive bonus); evaluations and the logged episode "
+                                 "returns stay the true returns")
+    top_directions: int | None = _field(None, "b, 1..num_pairs: only the b pairs with the largest max(R+, R-) "
+                                        "contribute (ARS's top-b; return-std scaling then uses their 2b returns). A "
+                                        "heuristic that biases the estimate: it favours directions that happened to "
+                                        "score high, so with b < N it is no longer an unbiased gradient of the "
+                                        "smoothed objective. Unset: all pairs")
 
     @property
     def num_particles(self) -> int:
@@ -230,7 +258,7 @@ def coerce_field(name: str, value: Any) -> Any:
     """``value`` as config field ``name``'s declared type, strictly: a bool must be a bool (not
     ``"false"``, not 1), an int an integer (not ``True``, not 8.7), a float any real number
     (numpy scalars included), a str a str. Raises :class:`ConfigError` naming the field."""
-    hint = _FIELD_TYPES[name]
+    hint = FIELD_TYPES[name]
     optional = type(None) in typing.get_args(hint)
     if value is None:
         if optional:
@@ -258,7 +286,7 @@ def coerce_field(name: str, value: Any) -> Any:
     raise AssertionError(f"no rule for config field {name} of type {hint}")  # a new field needs a rule here
 
 
-_FIELD_TYPES = typing.get_type_hints(Config)
+FIELD_TYPES = typing.get_type_hints(Config)
 
 
 def _check_int(name: str, value: int, minimum: int, maximum: int) -> None:
@@ -281,20 +309,13 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def validate(config: Config) -> None:
     """Check every field (types strictly, then ranges and combinations); raise
     :class:`ConfigError` naming the first bad one. Converts numpy scalars in place."""
-    from pes_rl import envs  # local: keep config importable without the simulators
-
     for f in dataclasses.fields(config):
         setattr(config, f.name, coerce_field(f.name, getattr(config, f.name)))
-    _check_choice("backend", config.backend, BACKENDS)
-    if config.eval_backend is not None:
-        _check_choice("eval_backend", config.eval_backend, BACKENDS)
-    _check_choice("agent", config.agent, AGENTS)
-    _check_choice("policy", config.policy, POLICIES)
-    _check_choice("stagger", config.stagger, STAGGERS)
-    _check_choice("reset_at", config.reset_at, RESET_AT)
+    for f in dataclasses.fields(config):  # the allowed values declared with each field
+        if f.metadata["choices"] is not None and getattr(config, f.name) is not None:
+            _check_choice(f.name, getattr(config, f.name), f.metadata["choices"])
     if config.agent == "nres" and config.reset_at != "window":
         raise ConfigError("reset_at must be window for agent nres (its noise changes only between windows)")
-    _check_choice("optimizer", config.optimizer, OPTIMIZERS)
     if config.env not in envs.ENV_NAMES:
         try:
             envs.gymnasium_id(config.env)

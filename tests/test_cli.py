@@ -350,3 +350,44 @@ def test_baseline_agents_train_on_mjx_through_the_cli(tmp_path, agent):
     rows = list(csv.DictReader((run / "progress.csv").open()))
     assert int(rows[-1]["env_steps"]) >= 240 and float(rows[-1]["param_norm"]) > 0
     assert json.loads((run / "config.json").read_text())["truncation_length"] == (20 if agent == "es" else 10)
+
+
+def test_train_flags_are_generated_from_the_config_fields(tmp_path):
+    """Every Config field but progress_bar is a ``pes-rl train`` flag of its own type, and each
+    parsed value lands in its field; a field added to Config without a flag fails here."""
+    import dataclasses
+
+    from pes_rl.cli import build_parser, config_from_args
+    from pes_rl.config import Config
+
+    sample = {
+        "env": "hopper", "backend": "gymnasium", "agent": "nres", "total_steps": 123_456, "seed": 7,
+        "run_dir": str(tmp_path / "r"), "num_pairs": 3, "sigma": 0.2, "lr": 0.3, "lr_end": 0.01,
+        "truncation_length": 50, "horizon": 500, "policy": "mlp", "hidden": (8, 8), "optimizer": "adam",
+        "return_std_scaling": False, "normalize_obs": True, "stagger": "burn-in", "reset_at": "window",
+        "eval_every": 3, "eval_episodes": 2, "eval_backend": "gymnasium", "checkpoint_every": 4,
+        "capture_video": True, "log_every": 2, "reward_shift": 0.5, "top_directions": 2,
+    }
+    assert set(sample) == {f.name for f in dataclasses.fields(Config)} - {"progress_bar"}
+    argv = ["train"]
+    for name, value in sample.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            argv += [flag, ",".join(map(str, value)) if name == "hidden" else str(value)]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert {name: getattr(config, name) for name in sample} == sample
+
+
+def test_train_help_lists_each_fields_allowed_values():
+    from pes_rl.cli import build_parser
+    from pes_rl.config import Config
+
+    import dataclasses
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    helps = {action.dest: action.help for action in train._actions}
+    for f in dataclasses.fields(Config):
+        if f.metadata["choices"]:
+            assert f"(one of: {', '.join(f.metadata['choices'])})" in helps[f.name], f.name
