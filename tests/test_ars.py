@@ -258,7 +258,7 @@ def test_cli_flags():
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--agent", "ars", "--reward-shift", "1", "--top-directions", "4"])
     assert (args.agent, args.reward_shift, args.top_directions) == ("ars", 1.0, 4)
-    assert {"reward_shift", "top_directions"} <= set(cli.FLAG_FIELDS)
+    assert {"reward_shift", "top_directions"} <= {f.name for f in cli.flag_fields()}
     train = parser._subparsers._group_actions[0].choices["train"]
     text = " ".join(train.format_help().split())
     assert "biases the estimate" in text and "ars" in text
