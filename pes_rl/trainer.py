@@ -13,12 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from pes_rl import envs
+from pes_rl import checkpoint, distributed, envs, resources, rundir
 from pes_rl.agents import sharding
 from pes_rl.agents.normalization import NormalizerState
 from pes_rl.agents.pes import PES, PESConfig
 from pes_rl.agents.policies import Policy
-from pes_rl import checkpoint, distributed, resources, rundir
 from pes_rl.config import Config, ConfigError, load_config_file, make_config
 from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 from pes_rl.logger import RunLogger
@@ -181,6 +180,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     stop_at_eval_return: float | None = None,
+    progress_fn: Callable[[int, dict], None] | None = None,
     **overrides,
 ) -> TrainResult:
     """Train a policy with PES.
@@ -199,6 +199,9 @@ def train(
       resume: continue ``config.run_dir`` from its newest readable checkpoint.
       overwrite: replace an existing ``config.run_dir`` that pes-rl created.
       stop_at_eval_return: end the run early once an evaluation reaches this return.
+      progress_fn: called as ``progress_fn(env_steps, row)`` with each logged row (the columns of
+        progress.csv; ``eval_return_mean`` is None between evaluations), after it is written, on
+        process 0 only: Brax's ``progress_fn`` shape, for live plots or your own logger.
     Returns:
       a :class:`TrainResult` with the final parameters and a numpy policy callable.
     Raises:
@@ -243,7 +246,8 @@ def train(
                 lock = rundir.open_run_dir(config.run_dir, resume, overwrite)
                 if resume:
                     _check_resume_config(config)  # again, under the lock
-        return _train_locked(config, env, backend, eval_backend, mesh, env_fn, resume, stop_at_eval_return)
+        return _train_locked(config, env, backend, eval_backend, mesh, env_fn, resume, stop_at_eval_return,
+                             progress_fn)
     finally:
         close = getattr(env, "close", None)
         if close is not None:
@@ -253,7 +257,7 @@ def train(
 
 
 def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, env_fn, resume: bool,
-                  stop_at_eval_return: float | None) -> TrainResult:
+                  stop_at_eval_return: float | None, progress_fn: Callable[[int, dict], None] | None) -> TrainResult:
     """The run itself, once the env exists and the run dir (if any) is held."""
     main = distributed.is_main_process()
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
@@ -368,6 +372,8 @@ def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, en
                                   backend=eval_backend, width=320, height=240)
             metrics.append(row)
             logger.log(row)
+            if progress_fn is not None and main:
+                progress_fn(env_steps, dict(row))
             if done:
                 break
     finally:

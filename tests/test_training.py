@@ -87,3 +87,15 @@ def test_mlp_policy_trains_and_its_actions_respect_the_bounds():
     actions = result.policy(np.random.default_rng(0).normal(0, 100, (64, 3)))
     assert np.all(np.abs(actions) <= 2.0) and np.any(actions != 0)
 
+
+
+def test_progress_fn_sees_every_logged_row():
+    """``progress_fn(env_steps, row)``: once per logged row, in order, the rows train() returns."""
+    seen = []
+    result = pes_rl.train(env="swimmer", backend="gymnasium", seed=1, num_pairs=2, truncation_length=50, horizon=100,
+                          total_steps=1000, eval_every=2, eval_episodes=1, checkpoint_every=0, progress_bar=False,
+                          progress_fn=lambda steps, row: seen.append((steps, row)))
+    assert len(seen) == len(result.metrics) == 5
+    assert [steps for steps, _ in seen] == [row["env_steps"] for row in result.metrics]
+    assert [row for _, row in seen] == result.metrics
+    assert [row["eval_return_mean"] is not None for _, row in seen] == [False, True, False, True, True]
