@@ -33,7 +33,12 @@ def installed_layout(scratch: Path) -> None:
             (package / name / path.name).symlink_to(path)
 
 
-def on_config(config):
+# At import, which comes before any plugin's on_config: mkdocstrings drops `paths` that do not
+# exist when it sets up its handler, so the folder must be there first (a fresh clone has none).
+installed_layout(LAYOUT)
+
+
+def on_config(config):  # again for each rebuild of `mkdocs serve`, which may follow new files
     installed_layout(LAYOUT)
     return config
 

@@ -23,6 +23,7 @@ from pes_rl.agents.policies import POLICIES
 # pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES;
 # ars: Augmented Random Search V2-t (Mania et al. 2018; full episodes, K = T)
 AGENTS = ("pes", "es", "tes", "nres", "ars")
+PRESET_KINDS = ("default", "gpu")  # PRESETS (small batches, the CPU) or GPU_PRESETS (large populations)
 OPTIMIZERS = ("sgd", "adam")
 RESET_AT = ("window", "step")
 STAGGERS = ("offset", "burn-in", "none")
@@ -96,6 +97,10 @@ class Config:
     reward_shift: float = _field(0.0, "subtract this from every simulated step's reward while training (ARS's "
                                  "shift; e.g. 1 removes Hopper's alive bonus); evaluations and the logged episode "
                                  "returns stay the true returns")
+    preset: str = _field("default", "which settings fill the unset fields: default (tuned for the CPU's small "
+                         "batches) or gpu (a large population for an accelerator; pes_rl.config.GPU_PRESETS). "
+                         "Unset: gpu when a GPU/TPU is present, the backend is auto or mjx, the env has a gpu "
+                         "preset and num_pairs is not given; else default", choices=PRESET_KINDS)
     top_directions: int | None = _field(None, "b, 1..num_pairs: only the b pairs with the largest max(R+, R-) "
                                         "contribute (ARS's top-b; return-std scaling then uses their 2b returns). A "
                                         "heuristic that biases the estimate: it favours directions that happened to "
@@ -131,9 +136,12 @@ class Config:
 # Settings that train well per env; the CLI and ``make_config`` fill unset fields from these.
 PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fields for that agent
     # Tuned on gymnasium Swimmer-v5 with scripts/swimmer_sample_efficiency.py (docs/tasks_and_presets.md#swimmer).
+    # NRES (--agent nres) takes twice the step: on seeds 0-4 its median to 325 / 350 was 44k / 64k env
+    # steps with lr 0.3 against 44k / 92k with 0.15 (PES itself: 76k / 120k; lr 0.3, K = 100 or N = 5
+    # were worse for PES).
     "swimmer": dict(
         num_pairs=10, truncation_length=200, sigma=0.1, lr=0.15, return_std_scaling=True, total_steps=200_000,
-        eval_every=5,
+        eval_every=5, agents=dict(nres=dict(lr=0.3)),
     ),
     # InvertedPendulum-v5: whole-episode windows, tuned on seeds 0-4 (all five reach 1000 within 1e5
     # env steps; with K = 100 windows, seeds 8 and 9 of the held-out five did not).
@@ -198,6 +206,20 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
 }
 
 
+# Large populations for an accelerator (``preset="gpu"``): on a GPU an iteration costs K env steps of
+# latency whatever the batch, so the batch is large, K short and the step long. Sample efficiency does
+# not depend on the device: tuned on the CPU's threaded C MuJoCo with the same population
+# (docs/gpu.md). Evaluations run on the host's C MuJoCo (an mjx evaluation is T sequential steps).
+GPU_PRESETS: dict[str, dict[str, Any]] = {
+    # Swimmer, seed 10 (held out from the CPU preset's tuning): lr 0.15 / 0.3 / 0.6 / 1.0 at 512 pairs,
+    # K = 100, reached 350 in 21 / 13 / 10 / 39 iterations; K = 50 at lr 0.3 in 39.
+    "swimmer": dict(
+        num_pairs=1024, truncation_length=100, sigma=0.1, lr=0.6, return_std_scaling=True, total_steps=10_000_000,
+        eval_every=1, eval_backend="gymnasium",
+    ),
+}
+
+
 # Agent-specific defaults, over the env's preset and under the user's values.
 # ars: ARS V2 (state normalisation, σ_R scaling, plain SGD); top_directions unset = all N pairs.
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -205,10 +227,11 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset(env: str, agent: str = Config.agent) -> dict[str, Any]:
-    """The settings ``env`` trains ``agent`` with: the agent's defaults, then the env's preset,
-    then the env's settings for that agent (``PRESETS[env]["agents"][agent]``)."""
-    env_preset = dict(PRESETS.get(env, {}))
+def preset(env: str, agent: str = Config.agent, kind: str = "default") -> dict[str, Any]:
+    """The settings ``env`` trains ``agent`` with: the agent's defaults, then the env's preset of
+    ``kind`` (:data:`PRESETS` or :data:`GPU_PRESETS`), then the env's settings for that agent
+    (``PRESETS[env]["agents"][agent]``)."""
+    env_preset = dict((GPU_PRESETS if kind == "gpu" else PRESETS).get(env, {}))
     by_agent = env_preset.pop("agents", {})
     return {**AGENT_DEFAULTS.get(agent, {}), **env_preset, **by_agent.get(agent, {})}
 
@@ -238,7 +261,14 @@ def make_config(**overrides: Any) -> Config:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     env = overrides.get("env", Config.env)
     agent = overrides.get("agent", Config.agent)
-    defaults = preset(env, agent) if isinstance(env, str) and isinstance(agent, str) else {}
+    kind = overrides.get("preset")
+    if kind is None:
+        kind = auto_preset_kind(env, overrides)
+    elif kind not in PRESET_KINDS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESET_KINDS)}; got {kind!r}")
+    elif kind == "gpu" and env not in GPU_PRESETS:
+        raise ConfigError(f"preset gpu: env {env!r} has no gpu preset; envs with one: {', '.join(GPU_PRESETS)}")
+    defaults = {**preset(env, agent, kind), "preset": kind} if isinstance(env, str) and isinstance(agent, str) else {}
     pairs, top = overrides.get("num_pairs"), defaults.get("top_directions")
     if "top_directions" not in overrides and top is not None and _is_int(pairs):
         defaults["top_directions"] = max(1, min(top, pairs))  # a preset's b never exceeds the caller's N
@@ -247,6 +277,15 @@ def make_config(**overrides: Any) -> Config:
         config.truncation_length = config.horizon
     validate(config)
     return config
+
+
+def auto_preset_kind(env: Any, overrides: dict[str, Any]) -> str:
+    """``gpu`` where an unset ``preset`` means it: a GPU/TPU is present, the backend is auto or mjx,
+    the env has a gpu preset and the caller did not choose the population; else ``default``."""
+    if (isinstance(env, str) and env in GPU_PRESETS and "num_pairs" not in overrides
+            and overrides.get("backend", Config.backend) in ("auto", "mjx") and envs.accelerator_available()):
+        return "gpu"
+    return "default"
 
 
 def _is_int(value: Any) -> bool:

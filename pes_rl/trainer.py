@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -14,10 +15,12 @@ import numpy as np
 import optax
 
 from pes_rl import checkpoint, distributed, envs, resources, rundir
+from pes_rl.backend_choice import choose_backend
 from pes_rl.agents import sharding
 from pes_rl.agents.normalization import NormalizerState
 from pes_rl.agents.pes import PES, PESConfig
 from pes_rl.agents.policies import Policy
+from pes_rl.envs.mujoco_threaded import default_threads
 from pes_rl.config import Config, ConfigError, load_config_file, make_config
 from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 from pes_rl.logger import RunLogger
@@ -211,11 +214,16 @@ def train(
     config = _resolve_config(config, overrides)
     if env_fn is not None and not callable(env_fn):
         raise ConfigError(f"env_fn must be a callable returning a gymnasium.Env; got {type(env_fn).__name__}")
-    backend = envs.resolve_backend(config.backend)
+    main = distributed.is_main_process()
+    backend, why = choose_backend(
+        config.backend, config.num_particles // jax.process_count(), envs.accelerator_available(), default_threads(),
+        mjx_task=config.env in envs.MJX_NAMES and env_fn is None,
+    )
+    if config.backend == "auto" and main:
+        print(f"pes_rl: backend auto -> {backend}: {why}", file=sys.stderr)
     eval_backend = envs.resolve_backend(config.eval_backend or backend)
     if resume and config.run_dir is None:
         raise ConfigError("run_dir: resume needs run_dir")
-    main = distributed.is_main_process()
     mesh = None
     if backend == "mjx":  # the population over every device of every process
         mesh = sharding.particle_mesh()

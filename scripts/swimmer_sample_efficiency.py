@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval-every", type=int, default=None, help="iterations between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--agent", help="pes (default), tes, nres, es or ars")
+    parser.add_argument("--preset", choices=["default", "gpu"], help="the Swimmer preset to start from (default: default)")
     parser.add_argument("--num-pairs", type=int)
     parser.add_argument("--truncation-length", type=int)
     parser.add_argument("--sigma", type=float)
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     overrides = dict(
         env="swimmer", backend=args.backend, eval_backend="gymnasium", total_steps=args.total_steps,
-        agent=args.agent, eval_every=args.eval_every, eval_episodes=args.eval_episodes, num_pairs=args.num_pairs,
+        agent=args.agent, preset=args.preset or "default", eval_every=args.eval_every, eval_episodes=args.eval_episodes, num_pairs=args.num_pairs,
         truncation_length=args.truncation_length, sigma=args.sigma, lr=args.lr, lr_end=args.lr_end, optimizer=args.optimizer,
         progress_bar=False, checkpoint_every=0,
     )
