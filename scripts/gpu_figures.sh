@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/performance.md, in under 8 minutes on one H100/H200 (the steps' limits add
-# up to 7 min; the install of carried wheels comes on top):
+# The GPU figures of docs/performance.md and docs/gpu.md, in under 8 minutes on one H100/H200 (the steps'
+# limits add up to 7 min 30 s; the install of carried wheels comes on top):
+#   0. MJX Swimmer on the GPU matches gymnasium (the parity tests);
 #   1. `pes-rl bench` on mjx, Swimmer, K = 100: raw MJX stepping vs the PES loop at 1k and 32k pairs
 #      (one bench process per batch size, so a batch that runs out of time loses only its own row);
 #   2. wall time to a Swimmer return of 350 on mjx, from process launch (imports and compilation
@@ -18,9 +19,8 @@ SIZES=${SIZES:-"1024 32768"}  # Swimmer batch sizes, in pairs
 HOPPER_PAIRS=${HOPPER_PAIRS:-8192}
 WALL_SEEDS=${WALL_SEEDS:-10}
 STOP_AT=${STOP_AT:-350}
-# Settings of the mjx wall-time runs: a large batch, since on a GPU an iteration costs K env steps of
-# latency whatever the batch (scripts/swimmer_sample_efficiency.py; chosen on the CPU, docs/performance.md).
-WALL_ARGS=${WALL_ARGS:-"--num-pairs 1024 --truncation-length 100 --lr 0.6 --eval-every 1"}
+# Settings of the mjx wall-time runs: Swimmer's gpu preset (pes_rl.config.GPU_PRESETS; docs/gpu.md).
+WALL_ARGS=${WALL_ARGS:-"--preset gpu"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 
@@ -40,12 +40,14 @@ step() {  # step NAME SECONDS CMD...: run CMD under a time limit, its JSON stdou
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/steps.log" 2>&1
 $PY -c "import jax, mujoco; print('jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)" >> "$OUT/steps.log" 2>&1
 
+# MJX Swimmer on this device against gymnasium: the parity tests' fixed policies (tests/test_mjx_swimmer.py)
+step parity 60 $PY -m pytest -q -p no:cacheprovider tests/test_mjx_swimmer.py -k "open_loop_trajectory_matches_gymnasium or same_mean_return"
 for n in $SIZES; do
   step "bench_swimmer_$n" 100 $PY -m pes_rl bench --backend mjx --num-pairs $n -K 100 --no-memory --json
 done
 for seed in $WALL_SEEDS; do
   # the process's whole life: launch, imports, compilation, training and evaluations until 350
-  step "wall_to_350_seed$seed" 120 $PY scripts/swimmer_sample_efficiency.py --backend mjx --seeds 1 \
+  step "wall_to_350_seed$seed" 90 $PY scripts/swimmer_sample_efficiency.py --backend mjx --seeds 1 \
     --first-seed "$seed" --total-steps 4096000 --stop-at "$STOP_AT" $WALL_ARGS --out "/tmp/wall_$seed"
 done
 step "bench_hopper_$HOPPER_PAIRS" 100 $PY -m pes_rl bench --env hopper --backend mjx --num-pairs "$HOPPER_PAIRS" -K 100 \

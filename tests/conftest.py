@@ -6,7 +6,7 @@ lets CLI subprocesses and later tests reuse what earlier ones compiled.
 
 import os
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+# MUJOCO_GL: pes_rl.envs asks for EGL where libEGL exists (a GPU server may lack it)
 _CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
