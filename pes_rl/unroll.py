@@ -114,17 +114,22 @@ def optimize(
     """Minimise the total loss of ``horizon``-step unrolls over θ with PES (or ``estimator``).
 
     Args:
-      init, unroll_step: the system (module docstring); pure JAX, jit-able.
+      init: ``(key, theta) -> state``, where an unroll starts (module docstring); pure JAX.
+      unroll_step: ``(state, theta, key) -> (state, loss, done)``, one step; pure JAX.
       theta0: the starting θ, a flat float vector.
       horizon: T, the steps of one unroll.
       truncation_length: K, steps per truncation (one θ update per K steps of every particle);
         ``estimator="es"`` uses K = T.
-      num_pairs, sigma: N antithetic pairs, the perturbation scale σ.
-      lr, optimizer: SGD with ``lr`` unless an optax ``optimizer`` is given (it descends the loss).
+      num_pairs: N antithetic pairs (2N particles).
+      sigma: the perturbation scale σ.
+      lr: the step of SGD, used unless ``optimizer`` is given.
+      optimizer: any optax transformation (it descends the loss).
+      iterations: θ updates, one per K-step window of every particle.
       estimator: ``pes``, ``tes`` (truncated ES, biased), ``nres`` or ``es`` (full unrolls).
       return_std_scaling: divide by the std of the particles' window losses instead of σ.
       stagger: start pair i ``b_i ~ U{0..ceil(T/K)-1}`` windows into its first unroll, so that
         the pairs do not restart in lockstep.
+      seed: the PRNG seed of the noise, the stagger and the systems' keys.
     Raises:
       ValueError: an unknown estimator, or sizes out of range, naming the argument.
     """
