@@ -15,7 +15,7 @@ One iteration::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,9 +40,87 @@ from pes_rl.agents.normalization import NormalizerState, init_normalizer, update
 
 SPREAD_BUCKETS = 10  # windows-into-the-episode resolution of the variance diagnostic
 
-# pes: persistent ES; tes: truncated ES (ξ = ε); nres: noise-reuse ES (one ε per episode);
-# ars: Augmented Random Search V1-t/V2-t (Mania et al. 2018), run with one window per episode
-ESTIMATORS = ("pes", "tes", "nres", "ars")
+
+class Estimator(NamedTuple):
+    """What sets one estimator apart, as pure functions (optax-style: built by :func:`pes`,
+    :func:`tes`, :func:`nres`, :func:`ars`; ``es`` is :func:`pes` with one window per episode).
+
+    Attributes:
+      name: its short name.
+      draw: ``(accumulator, fresh ε) -> ε`` the particles run with this window.
+      estimates: ``(accumulator, ε, result, σ, weights) -> (P, D)`` per-particle terms whose mean is ĝ.
+      std_scale: ``(result, σ, weights) -> scalar``, return-std scaling (replaces ``1/σ``).
+      accumulate: ``(accumulator, ε, dones) -> accumulator`` after the window.
+      always_select: rank pairs for top-b even without ``top_directions`` (ARS: b = N).
+    """
+
+    name: str
+    draw: Callable
+    estimates: Callable
+    std_scale: Callable
+    accumulate: Callable
+    always_select: bool = False
+
+
+def _fresh(accumulator, epsilon):
+    return epsilon
+
+
+def _no_accumulator(accumulator, epsilon, dones):
+    return jnp.zeros_like(accumulator)
+
+
+def _pes_estimates(accumulator, epsilon, result, sigma, weights):
+    return pes_particle_estimates(accumulator, epsilon, result.rewards, result.dones, sigma, weights)
+
+
+def _epsilon_estimates(accumulator, epsilon, result, sigma, weights):  # ξ = 0: ε alone weights the returns
+    return pes_particle_estimates(jnp.zeros_like(accumulator), epsilon, result.rewards, result.dones, sigma, weights)
+
+
+def _std_scale(result, sigma, weights):
+    return return_std_scale(result.rewards, result.dones, sigma, weights)
+
+
+def _ars_estimates(accumulator, epsilon, result, sigma, weights):
+    return ars_particle_estimates(window_returns(result.rewards, result.dones)[1], epsilon, sigma, weights)
+
+
+def _ars_std_scale(result, sigma, weights):
+    return ars_return_std_scale(window_returns(result.rewards, result.dones)[1], weights)
+
+
+def pes() -> Estimator:
+    """Persistent ES: this window's returns weighted by ξ + ε, ξ every perturbation since the
+    episode began (unbiased)."""
+    return Estimator("pes", _fresh, _pes_estimates, _std_scale, pes_accumulate)
+
+
+def tes() -> Estimator:
+    """Truncated ES: weighted by ε alone, as if each window began an episode (biased)."""
+    return Estimator("tes", _fresh, _epsilon_estimates, _std_scale, _no_accumulator)
+
+
+def nres() -> Estimator:
+    """Noise-reuse ES: one ε per episode, drawn at its start and reused in every window (unbiased:
+    that ε drove every step so far)."""
+    return Estimator("nres", nres_noise, _epsilon_estimates, _std_scale, nres_accumulate)
+
+
+def ars() -> Estimator:
+    """Augmented Random Search V2-t (Mania et al. 2018): whole-episode returns, top-b pairs, the
+    std of the selected returns; run with one window per episode."""
+    return Estimator("ars", _fresh, _ars_estimates, _ars_std_scale, _no_accumulator, always_select=True)
+
+
+ESTIMATORS: dict[str, Callable[[], Estimator]] = {"pes": pes, "tes": tes, "nres": nres, "ars": ars}
+
+
+def make_estimator(name: str) -> Estimator:
+    """The estimator called ``name``; a ``ValueError`` naming the choices for any other name."""
+    if name not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {name!r}")
+    return ESTIMATORS[name]()
 
 
 @dataclass(frozen=True)
@@ -65,8 +143,7 @@ class PESConfig:
 
     def check(self) -> None:
         """Raise ``ValueError`` for an unknown estimator or an out-of-range ``top_directions``."""
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {self.estimator!r}")
+        make_estimator(self.estimator)
         b = self.top_directions
         if b is not None and (not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= self.num_pairs):
             raise ValueError(f"top_directions must be an integer between 1 and num_pairs ({self.num_pairs}); got {b!r}")
@@ -110,6 +187,7 @@ class PES:
     def __init__(self, config: PESConfig, optimizer: optax.GradientTransformation):
         config.check()
         self.config = config
+        self.estimator = make_estimator(config.estimator)
         self.optimizer = optimizer
 
     def init(self, params: jax.Array, key: jax.Array, observation_size: int) -> AgentState:
@@ -130,9 +208,7 @@ class PES:
         """
         key, noise_key = jax.random.split(state.key)
         noise = self.config.sigma * jax.random.normal(noise_key, (self.config.num_pairs, state.params.shape[0]))
-        epsilon = antithetic(noise.astype(state.params.dtype))
-        if self.config.estimator == "nres":
-            epsilon = nres_noise(state.accumulator, epsilon)
+        epsilon = self.estimator.draw(state.accumulator, antithetic(noise.astype(state.params.dtype)))
         return state._replace(key=key), epsilon
 
     def direction_weights(self, result: WindowResult) -> jax.Array | None:
@@ -143,7 +219,7 @@ class PES:
         (b = N unless ``top_directions`` is set: V2)."""
         top = self.config.top_directions
         if top is None:
-            if self.config.estimator != "ars":
+            if not self.estimator.always_select:
                 return None
             top = self.config.num_pairs
         _, whole = window_returns(result.rewards, result.dones)
@@ -160,12 +236,9 @@ class PES:
         :func:`pes_rl.agents.estimators.ars_particle_estimates` for ARS. ``weights``: the top-b
         selection (:meth:`direction_weights`); unselected particles' terms are 0.
         """
-        if self.config.estimator == "ars":
-            weights = self.direction_weights(result) if weights is None else weights
-            _, whole = window_returns(result.rewards, result.dones)
-            return ars_particle_estimates(whole, epsilon, self.config.sigma, weights)
-        accumulator = state.accumulator if self.config.estimator == "pes" else jnp.zeros_like(state.accumulator)
-        return pes_particle_estimates(accumulator, epsilon, result.rewards, result.dones, self.config.sigma, weights)
+        if weights is None and self.estimator.always_select:
+            weights = self.direction_weights(result)
+        return self.estimator.estimates(state.accumulator, epsilon, result, self.config.sigma, weights)
 
     def gradient(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> jax.Array:
         """The ascent direction ĝ."""
@@ -175,19 +248,11 @@ class PES:
     def _scaled_mean(self, estimates: jax.Array, result: WindowResult, weights: jax.Array | None = None) -> jax.Array:
         grad = jnp.mean(estimates, axis=0)
         if self.config.return_std_scaling:
-            if self.config.estimator == "ars":
-                _, whole = window_returns(result.rewards, result.dones)
-                grad = grad * ars_return_std_scale(whole, weights)
-            else:
-                grad = grad * return_std_scale(result.rewards, result.dones, self.config.sigma, weights)
+            grad = grad * self.estimator.std_scale(result, self.config.sigma, weights)
         return grad
 
     def next_accumulator(self, accumulator: jax.Array, epsilon: jax.Array, dones: jax.Array) -> jax.Array:
-        if self.config.estimator == "pes":
-            return pes_accumulate(accumulator, epsilon, dones)
-        if self.config.estimator == "nres":
-            return nres_accumulate(accumulator, epsilon, dones)
-        return jnp.zeros_like(accumulator)
+        return self.estimator.accumulate(accumulator, epsilon, dones)
 
     def tell(self, state: AgentState, epsilon: jax.Array, result: WindowResult) -> tuple[AgentState, dict]:
         """Estimate ĝ, take the optimizer step on ``-ĝ``, advance ξ and the normaliser.

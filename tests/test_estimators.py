@@ -126,3 +126,17 @@ def test_truncation_counter_and_spread_buckets():
     np.testing.assert_allclose(by, [2.5, 9.0, 0.0])
     assert np.isnan(estimators.spread_by_truncation(g, jnp.array([0, 0, 0, 0]), buckets=2)[1])
     np.testing.assert_allclose(estimators.relative_spread(jnp.array([[1.0], [3.0]])), 1.0 / 4.0)
+
+
+def test_estimators_are_objects_built_by_name():
+    """pes(), tes(), nres(), ars() build the estimators; an unknown name fails when the agent is built."""
+    import optax
+    import pytest
+
+    from pes_rl.agents.pes import ESTIMATORS, PES, PESConfig, ars, make_estimator, nres, pes, tes
+
+    assert [f().name for f in (pes, tes, nres, ars)] == list(ESTIMATORS) == ["pes", "tes", "nres", "ars"]
+    assert make_estimator("nres") == nres()
+    assert PES(PESConfig(estimator="tes"), optax.sgd(0.1)).estimator == tes()
+    with pytest.raises(ValueError, match="estimator must be one of pes, tes, nres, ars; got 'es'"):
+        PES(PESConfig(estimator="es"), optax.sgd(0.1))  # es is PES with K = T, chosen by the config
