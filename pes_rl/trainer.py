@@ -264,9 +264,23 @@ def train(
             lock.release()
 
 
-def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, env_fn, resume: bool,
-                  stop_at_eval_return: float | None, progress_fn: Callable[[int, dict], None] | None) -> TrainResult:
-    """The run itself, once the env exists and the run dir (if any) is held."""
+@dataclass
+class _Run:
+    """A run between setup and the end of its loop: what the loop and its hooks read and advance."""
+
+    config: Config
+    runner: Runner
+    evaluator: _Evaluator
+    eval_backend: str
+    state: Any  # the agent state (AgentState), placed where the runner computes
+    iteration: int
+    env_steps: int
+    main: bool  # process 0, which writes the run dir and evaluates
+
+
+def _setup_run(config: Config, env, backend: str, eval_backend: str, mesh, env_fn, resume: bool):
+    """Policy, agent, runner and evaluator; the agent state and particles new or restored from the
+    newest checkpoint; the run's config.json written. Returns the run and the policy's pieces."""
     main = distributed.is_main_process()
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     agent = PES(
@@ -287,7 +301,7 @@ def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, en
     state = runner.place_state(state)
     evaluator = _Evaluator(config, eval_backend, env, policy, unravel, env_fn)
 
-    iteration, env_steps, resumed_from = 0, 0, None
+    iteration, env_steps = 0, 0
     if resume:
         # unreadable newer steps would shadow the ones this run writes next: process 0 moves them aside
         payload = checkpoint.restore(config.run_dir, set_aside_damaged=main)
@@ -296,97 +310,124 @@ def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, en
             # the env's state could not be saved: particles start new episodes, so their ξ restart too
             state = state._replace(accumulator=jnp.zeros_like(state.accumulator))
         iteration, env_steps = int(payload["iteration"]), int(payload["env_steps"])
-        resumed_from = iteration
     else:
         env_steps = runner.start(state, particle_key)
     if config.run_dir is not None and main:  # a resume writes its config only once its checkpoint has loaded
         rundir.write_json(os.path.join(config.run_dir, "config.json"), config.to_dict())
+    return _Run(config, runner, evaluator, eval_backend, state, iteration, env_steps, main), policy, unravel
 
-    logger = RunLogger(config.run_dir if main else None, config.total_steps, env_steps, config.progress_bar and main,
-                       resume_iteration=resumed_from)
+
+def _checkpoint_hook(run: _Run) -> None:
+    """Save the agent state and every particle at ``run.iteration`` (a no-op without a run dir)."""
+    if run.config.run_dir is None:
+        return
+    # gathering the sharded arrays is a collective: every process takes part, process 0 writes
+    agent_leaves, particles = checkpoint.to_leaves(sharding.to_host(run.state)), run.runner.particles_payload()
+    if not run.main:
+        return
+    state = run.state
+    checkpoint.save(run.config.run_dir, run.iteration, {
+        "agent": agent_leaves,
+        "particles": particles,
+        "iteration": np.int64(run.iteration),
+        "env_steps": np.int64(run.env_steps),
+        "policy": {
+            "params": np.asarray(state.params),
+            "obs_mean": np.asarray(state.normalizer.mean),
+            "obs_var": np.asarray(state.normalizer.var),
+            "obs_count": np.asarray(state.normalizer.count),
+        },
+    })
+
+
+def _evaluation_hook(run: _Run) -> tuple[float, float]:
+    """Mean and std of the evaluation returns; process 0 evaluates, the others take its figures
+    (so all stop alike)."""
+    stats = np.zeros(2)
+    if run.main:
+        returns = run.evaluator(np.asarray(run.state.params), jax.device_get(run.state.normalizer))
+        stats = np.array([np.mean(returns), np.std(returns)], np.float64)  # the placeholder's shape and dtype
+    stats = distributed.from_main(stats)
+    return float(stats[0]), float(stats[1])
+
+
+def _video_hook(run: _Run) -> None:
+    """One evaluation episode to RUN_DIR/videos/iteration_NNNNNN.mp4 (process 0)."""
+    if run.config.run_dir is None or not run.main:
+        return
+    from pes_rl.video import record_policy
+
+    path = os.path.join(run.config.run_dir, "videos", f"iteration_{run.iteration:06d}.mp4")
+    record_policy(run.config, np.asarray(run.state.params), jax.device_get(run.state.normalizer), path,
+                  backend=run.eval_backend, width=320, height=240)
+
+
+def _row(rows: list[dict], run: _Run, window_steps: int, elapsed: float, wall_time: float) -> dict:
+    """The logged row (progress.csv's columns) of one chunk of iterations; evaluation columns unset."""
+    finished = sum(r["finished_return_sum"] for r in rows)
+    count = sum(r["finished_count"] for r in rows)
+    last = rows[-1]
+    return {
+        "iteration": run.iteration,
+        "env_steps": run.env_steps,
+        "wall_time": wall_time,
+        "steps_per_s": window_steps / max(elapsed, 1e-9),
+        "window_return_mean": last["window_return_mean"],
+        "window_return_std": last["window_return_std"],
+        "train_episode_return": finished / count if count else None,
+        "eval_return_mean": None,
+        "eval_return_std": None,
+        "grad_norm": last["grad_norm"],
+        "grad_spread": float(np.nanmean([r["grad_spread"] for r in rows])),
+        "grad_sq_norm_by_truncation": _nanmean_columns([r["grad_sq_norm_by_truncation"] for r in rows]),
+        "param_norm": last["param_norm"],
+        "resets": sum(r["resets"] for r in rows),
+    }
+
+
+def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, env_fn, resume: bool,
+                  stop_at_eval_return: float | None, progress_fn: Callable[[int, dict], None] | None) -> TrainResult:
+    """The run itself, once the env exists and the run dir (if any) is held: setup, then a plain
+    loop of chunks with the checkpoint, evaluation and video hooks."""
+    run, policy, unravel = _setup_run(config, env, backend, eval_backend, mesh, env_fn, resume)
+    logger = RunLogger(config.run_dir if run.main else None, config.total_steps, run.env_steps,
+                       config.progress_bar and run.main, resume_iteration=run.iteration if resume else None)
     metrics: list[dict] = []
     t_start = time.perf_counter()
-
-    def save_checkpoint():
-        if config.run_dir is None:
-            return
-        # gathering the sharded arrays is a collective: every process takes part, process 0 writes
-        agent_leaves, particles = checkpoint.to_leaves(sharding.to_host(state)), runner.particles_payload()
-        if not main:
-            return
-        checkpoint.save(config.run_dir, iteration, {
-            "agent": agent_leaves,
-            "particles": particles,
-            "iteration": np.int64(iteration),
-            "env_steps": np.int64(env_steps),
-            "policy": {
-                "params": np.asarray(state.params),
-                "obs_mean": np.asarray(state.normalizer.mean),
-                "obs_var": np.asarray(state.normalizer.var),
-                "obs_count": np.asarray(state.normalizer.count),
-            },
-        })
-
     try:
         while True:  # at least one iteration, even when the burn-in used the whole budget
             t0 = time.perf_counter()
             # never past the step budget: a chunk (log_every) ends where total_steps is reached
-            state, rows = runner.run(state, min(config.log_every, _iterations_left(config, env_steps)))
+            run.state, rows = run.runner.run(run.state, min(config.log_every, _iterations_left(config, run.env_steps)))
             elapsed = time.perf_counter() - t0
-            finished = sum(r["finished_return_sum"] for r in rows)
-            count = sum(r["finished_count"] for r in rows)
-            iteration += len(rows)
             window_steps = int(sum(r["env_steps"] for r in rows))
-            env_steps += window_steps
-            _raise_if_diverged(rows, first_iteration=iteration - len(rows) + 1)
-            last = rows[-1]
-            row = {
-                "iteration": iteration,
-                "env_steps": env_steps,
-                "wall_time": time.perf_counter() - t_start,
-                "steps_per_s": window_steps / max(elapsed, 1e-9),
-                "window_return_mean": last["window_return_mean"],
-                "window_return_std": last["window_return_std"],
-                "train_episode_return": finished / count if count else None,
-                "eval_return_mean": None,
-                "eval_return_std": None,
-                "grad_norm": last["grad_norm"],
-                "grad_spread": float(np.nanmean([r["grad_spread"] for r in rows])),
-                "grad_sq_norm_by_truncation": _nanmean_columns([r["grad_sq_norm_by_truncation"] for r in rows]),
-                "param_norm": last["param_norm"],
-                "resets": sum(r["resets"] for r in rows),
-            }
-            done = env_steps >= config.total_steps
+            run.iteration += len(rows)
+            run.env_steps += window_steps
+            _raise_if_diverged(rows, first_iteration=run.iteration - len(rows) + 1)
+            row = _row(rows, run, window_steps, elapsed, time.perf_counter() - t_start)
+            done = run.env_steps >= config.total_steps
             # the trained state is saved before an evaluation or video can fail
-            saved = _due(config.checkpoint_every, iteration, len(rows)) or done
+            saved = _due(config.checkpoint_every, run.iteration, len(rows)) or done
             if saved:
-                save_checkpoint()
-            if _due(config.eval_every, iteration, len(rows)) or done:
-                stats = np.zeros(2)
-                if main:  # process 0 evaluates, the others take its figures (so all stop alike)
-                    returns = evaluator(np.asarray(state.params), jax.device_get(state.normalizer))
-                    stats = np.array([np.mean(returns), np.std(returns)], np.float64)  # the placeholder's shape and dtype
-                stats = distributed.from_main(stats)
-                row["eval_return_mean"], row["eval_return_std"] = float(stats[0]), float(stats[1])
+                _checkpoint_hook(run)
+            if _due(config.eval_every, run.iteration, len(rows)) or done:
+                row["eval_return_mean"], row["eval_return_std"] = _evaluation_hook(run)
                 if stop_at_eval_return is not None and row["eval_return_mean"] >= stop_at_eval_return:
                     done = True
                     if not saved:
-                        save_checkpoint()
-                if config.capture_video and config.run_dir is not None and main:
-                    from pes_rl.video import record_policy
-
-                    path = os.path.join(config.run_dir, "videos", f"iteration_{iteration:06d}.mp4")
-                    record_policy(config, np.asarray(state.params), jax.device_get(state.normalizer), path,
-                                  backend=eval_backend, width=320, height=240)
+                        _checkpoint_hook(run)
+                if config.capture_video:
+                    _video_hook(run)
             metrics.append(row)
             logger.log(row)
-            if progress_fn is not None and main:
-                progress_fn(env_steps, dict(row))
+            if progress_fn is not None and run.main:
+                progress_fn(run.env_steps, dict(row))
             if done:
                 break
     finally:
         logger.close()
 
+    state, env_steps = run.state, run.env_steps
     theta, normalizer = np.asarray(state.params), jax.device_get(state.normalizer)  # replicated: readable everywhere
     act = policy_callable(make_batched_act(policy, unravel, config.normalize_obs), theta, normalizer)
     return TrainResult(
