@@ -1,6 +1,7 @@
 """The reproduction and measurement scripts run (smoke mode) and say what they should."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -88,3 +89,27 @@ def test_plain_ars_smoke():
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert rows[0]["env_steps"] == 0 and rows[-1]["env_steps"] >= 3000
+
+
+def test_gpu_report_tables_and_crossover(tmp_path):
+    """scripts/gpu_report.py on the H200 run's own results (docs/gpu/) plus a host C MuJoCo bench line:
+    each mjx point's seconds per step and crossover, the wall time, and the steps that ran out of time."""
+    import json
+
+    results = (Path(__file__).resolve().parents[1] / "docs" / "gpu" / "h200_2026-11-26_results.jsonl").read_text()
+    cpu = {"env": "swimmer", "cpu": {"threads": 16, "mujoco_limit_steps_per_s": 4e5,
+                                     "gymnasium": {"num_envs": 2048, "pes_steps_per_s": 320_000.0}}}
+    (tmp_path / "results.jsonl").write_text(results + json.dumps({"step": "bench_cpu", "rc": 0, "seconds": 30.0,
+                                                                  "stdout": json.dumps(cpu) + "\n"}) + "\n")
+    out = subprocess.run([sys.executable, str(SCRIPTS / "gpu_report.py"), str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    (hopper,) = report["mjx"]
+    assert hopper["env"] == "hopper" and hopper["num_envs"] == 16384
+    assert abs(hopper["seconds_per_step"] - 16384 / hopper["pes_steps_per_s"]) < 1e-12
+    assert hopper["crossover_particles"] == math.ceil(16 * 20_000 * hopper["seconds_per_step"])
+    assert report["wall_to_350"] == [{"seed": 10, "steps": 2252800, "wall_s": 86.33631404300002}]
+    assert [f["step"] for f in report["failed"]] == ["bench_swimmer_1024", "bench_swimmer_8192", "bench_swimmer_32768"]
+    text = (tmp_path / "report.md").read_text()
+    assert "| hopper | 16,384 | 892,159 | 597,282 | 0.67 |" in text and "(time limit, exit 124" in text
