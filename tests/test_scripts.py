@@ -113,3 +113,19 @@ def test_gpu_report_tables_and_crossover(tmp_path):
     assert [f["step"] for f in report["failed"]] == ["bench_swimmer_1024", "bench_swimmer_8192", "bench_swimmer_32768"]
     text = (tmp_path / "report.md").read_text()
     assert "| hopper | 16,384 | 892,159 | 597,282 | 0.67 |" in text and "(time limit, exit 124" in text
+
+
+def test_reproduce_lr_schedule_smoke(tmp_path):
+    """The LR-schedule experiment end to end on a small grid: the surface, four trajectories from the
+    same start, each method's exact meta-loss, and PES below where it started."""
+    import json
+
+    out = subprocess.run([sys.executable, str(SCRIPTS / "reproduce_lr_schedule.py"), "--smoke", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["methods"]) == {"PES", "TES", "ES", "TBPTT K=10"}
+    assert summary["methods"]["PES"]["meta_loss"] < summary["start"]["meta_loss"]
+    assert (tmp_path / "surface.png").stat().st_size > 10_000
+    rows = (tmp_path / "trajectories.csv").read_text().splitlines()
+    assert rows[0] == "method,update,log_lr,log_decay" and len(rows) > 4 * 6
