@@ -7,7 +7,7 @@
 #   2. wall time to a Swimmer return of 350 on mjx, from process launch (imports and compilation
 #      included), evaluation on the host's C MuJoCo (eval_backend gymnasium), held-out seeds;
 #   3. one Brax MJX task (hopper): raw stepping and the PES loop at 8k pairs;
-#   4. the host's C MuJoCo path at 2,048 envs, then scripts/gpu_report.py: markdown tables and the
+#   4. the host's C MuJoCo path (2,048 envs), then scripts/gpu_report.py: markdown tables and the
 #      crossover population `auto` should use on this machine (report.md, report.json).
 # Usage, with pes_rl installed (`pip install -e .`; on a machine without network, beside carried
 # wheels: `pip install --no-deps --no-build-isolation --target DIR .` and DIR on PYTHONPATH):
@@ -19,6 +19,7 @@ PY=${PY:-python3}
 OUT=${OUT:-runs/gpu_figures}
 SIZES=${SIZES:-"1024 32768"}  # Swimmer batch sizes, in pairs
 HOPPER_PAIRS=${HOPPER_PAIRS:-8192}
+BENCH_CPU_PAIRS=${BENCH_CPU_PAIRS:-1024}  # the host's C MuJoCo bench (a 2-core CPU needs fewer to fit its limit)
 WALL_SEEDS=${WALL_SEEDS:-10}
 STOP_AT=${STOP_AT:-350}
 # Settings of the mjx wall-time runs: Swimmer's gpu preset (pes_rl.config.GPU_PRESETS; docs/gpu.md).
@@ -55,6 +56,6 @@ done
 step "bench_hopper_$HOPPER_PAIRS" 90 $PY -m pes_rl bench --env hopper --backend mjx --num-pairs "$HOPPER_PAIRS" -K 100 \
   --no-memory --json
 # the host's own threaded C MuJoCo rate, for the crossover population of `auto` (pes_rl/backend_choice.py)
-step bench_cpu 50 $PY -m pes_rl bench --backend gymnasium --num-pairs 1024 -K 100 --no-memory --json
+step bench_cpu 50 $PY -m pes_rl bench --backend gymnasium --num-pairs "$BENCH_CPU_PAIRS" -K 100 --no-memory --json
 rm -f "$OUT/.step.out"
 $PY scripts/gpu_report.py "$OUT" > /dev/null  # report.md and report.json: the tables and the crossovers

@@ -77,7 +77,7 @@ def markdown(report: dict) -> str:
     lines.append("")
     lines.append(f"Host CPU path: {cpu['pes_steps_per_s']:,.0f} env steps/s on {cpu['threads']} threads "
                  f"({cpu['per_core']:,.0f} per core), {cpu['env']}, {cpu['num_envs']:,} envs." if cpu
-                 else "Host CPU path: not measured (no bench_cpu step).")
+                 else "Host CPU path: not measured (the bench_cpu step is missing or failed).")
     for w in report["wall_to_350"]:
         lines.append(f"Wall time to 350, seed {w['seed']}: " + (f"{w['wall_s']:.1f} s ({w['steps']:,} env steps)"
                                                                  if w["steps"] else "not reached"))
