@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import math
 
+from pes_rl import envs
+from pes_rl.envs.mujoco_threaded import default_threads
+
 # Seconds per env step of the PES loop on mjx at a latency-bound batch: Brax Hopper, 16,384 envs,
 # 597k env steps/s on one H200 (2026-11-26), so 27 ms a step. (Raw MJX Swimmer stepping on an H100:
 # 63k steps/s at 1,024 envs, 16 ms; our Swimmer PES loop on the H200 took ~46 ms a step with evaluations.)
@@ -45,3 +48,10 @@ def choose_backend(requested: str, num_particles: int, accelerator: bool, cores:
                        f"{cores} CPU threads")
     return "gymnasium", (f"{num_particles:,} particles < {crossover:,}: below that {cores} CPU threads step faster "
                          "than the latency-bound accelerator (--backend mjx to use it anyway)")
+
+
+def resolve(requested: str, num_envs: int, env_name: str, env_fn=None) -> tuple[str, str]:
+    """:func:`choose_backend` on this machine (its accelerator, the cores this process may use) for
+    ``num_envs`` envs stepped at once: a training population, or an evaluation's episodes."""
+    return choose_backend(requested, num_envs, envs.accelerator_available(), default_threads(),
+                          mjx_task=env_name in envs.MJX_NAMES and env_fn is None)

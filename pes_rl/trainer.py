@@ -15,12 +15,11 @@ import numpy as np
 import optax
 
 from pes_rl import checkpoint, distributed, envs, resources, rundir
-from pes_rl.backend_choice import choose_backend
+from pes_rl.backend_choice import resolve as resolve_backend
 from pes_rl.agents import sharding
 from pes_rl.agents.normalization import NormalizerState
 from pes_rl.agents.pes import PES, PESConfig
 from pes_rl.agents.policies import Policy
-from pes_rl.envs.mujoco_threaded import default_threads
 from pes_rl.config import Config, ConfigError, load_config_file, make_config
 from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 from pes_rl.logger import RunLogger
@@ -215,10 +214,7 @@ def train(
     if env_fn is not None and not callable(env_fn):
         raise ConfigError(f"env_fn must be a callable returning a gymnasium.Env; got {type(env_fn).__name__}")
     main = distributed.is_main_process()
-    backend, why = choose_backend(
-        config.backend, config.num_particles // jax.process_count(), envs.accelerator_available(), default_threads(),
-        mjx_task=config.env in envs.MJX_NAMES and env_fn is None,
-    )
+    backend, why = resolve_backend(config.backend, config.num_particles // jax.process_count(), config.env, env_fn)
     if config.backend == "auto" and main:
         print(f"pes_rl: backend auto -> {backend}: {why}", file=sys.stderr)
     eval_backend = envs.resolve_backend(config.eval_backend or backend)
