@@ -52,6 +52,8 @@ def choose_backend(requested: str, num_particles: int, accelerator: bool, cores:
 
 def resolve(requested: str, num_envs: int, env_name: str, env_fn=None) -> tuple[str, str]:
     """:func:`choose_backend` on this machine (its accelerator, the cores this process may use) for
-    ``num_envs`` envs stepped at once: a training population, or an evaluation's episodes."""
+    a training population of ``num_envs`` envs stepped at once. (``pes-rl eval`` and ``record`` keep
+    ``pes_rl.envs.resolve_backend``: a run's ``auto`` must evaluate on the backend it trained on,
+    and Brax's tasks observe differently from gymnasium's.)"""
     return choose_backend(requested, num_envs, envs.accelerator_available(), default_threads(),
                           mjx_task=env_name in envs.MJX_NAMES and env_fn is None)

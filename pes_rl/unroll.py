@@ -48,7 +48,9 @@ ESTIMATORS = ("pes", "tes", "nres", "es")
 class UnrolledSystem:
     """A user's ``init``/``unroll_step`` as a :class:`pes_rl.envs.base.JaxEnv` whose action is θ
     and whose reward is ``-loss``. ``init`` needs θ, which an env's ``reset`` does not get: the
-    state is built at the first step of each unroll (the state's ``started`` flag)."""
+    state is built at the first step of each unroll (the state's ``started`` flag). Vmapped over
+    particles, that ``lax.cond`` evaluates both branches, so ``init`` runs at every step: keep it
+    cheap (return a fixed state), or fold costly set-up into ``unroll_step``'s first step."""
 
     name, backend, dt = "unrolled_system", "mjx", 1.0
     observation_size = 1  # the particle loop needs an observation; θ alone drives the system
