@@ -2,13 +2,15 @@
 
 ``envs.make(name, backend="auto")`` is the entry point:
 
-- ``mjx``: a pure, unbatched :class:`JaxEnv`, for a GPU/TPU; vmap it yourself.
+- ``mjx``: a pure, unbatched :class:`JaxEnv`, for a GPU/TPU; vmap it yourself. Our Swimmer, Brax's
+  MJX tasks and, with the ``playground`` extra, MuJoCo Playground's DM Control suite
+  (:data:`PLAYGROUND_NAMES`, e.g. ``CheetahRun``: mjx only).
 - ``gymnasium``: a numpy :class:`BatchedEnv` of N envs, for the CPU (C MuJoCo is
   faster there). Swimmer, Hopper, HalfCheetah, Walker2d, Ant, Humanoid,
   InvertedPendulum, InvertedDoublePendulum and Reacher ``-v5`` are stepped by C
   threads, bit-equal to gymnasium (:mod:`pes_rl.envs.mujoco_threaded`); any other id runs
   on gymnasium's vector env.
-- ``auto``: ``mjx`` if JAX sees a GPU/TPU, else ``gymnasium``.
+- ``auto``: ``mjx`` if JAX sees a GPU/TPU or the task runs on mjx only, else ``gymnasium``.
 """
 
 from __future__ import annotations
@@ -29,14 +31,18 @@ import gymnasium as gym
 from pes_rl.envs.base import BatchedEnv, JaxEnv, State
 from pes_rl.envs.brax_tasks import BRAX_NAMES  # names only: brax itself is imported on first use
 from pes_rl.envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
+from pes_rl.envs.playground_tasks import IMPLS, PLAYGROUND_NAMES  # names only, as for Brax
 
 BACKENDS = ("auto", "mjx", "gymnasium")
-MJX_NAMES = ("swimmer",) + tuple(BRAX_NAMES)
-ENV_NAMES = MJX_NAMES
+ENV_NAMES = ("swimmer",) + tuple(BRAX_NAMES)  # short names on both backends
+MJX_NAMES = ENV_NAMES + PLAYGROUND_NAMES  # every task of the mjx backend
 
 __all__ = [
     "BACKENDS",
     "ENV_NAMES",
+    "IMPLS",
+    "MJX_NAMES",
+    "PLAYGROUND_NAMES",
     "BatchedEnv",
     "JaxEnv",
     "State",
@@ -54,10 +60,16 @@ def accelerator_available() -> bool:
     return jax.default_backend() not in ("cpu",)
 
 
-def resolve_backend(backend: str) -> str:
-    """``auto`` -> ``mjx`` on a GPU/TPU, else ``gymnasium``; validates the name."""
+def resolve_backend(backend: str, name: str | None = None) -> str:
+    """``auto`` -> ``mjx`` on a GPU/TPU or for a task ``name`` that runs on mjx only, else
+    ``gymnasium``; validates the backend (and that such a task is not asked for on gymnasium)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if name in PLAYGROUND_NAMES:
+        if backend == "gymnasium":
+            raise ValueError(f"backend must be auto or mjx for env {name!r} (MuJoCo Playground runs on mjx only); "
+                             "got 'gymnasium'")
+        return "mjx"
     if backend == "auto":
         return "mjx" if accelerator_available() else "gymnasium"
     return backend
@@ -83,6 +95,7 @@ def make(
     env_fn: Callable[[], gym.Env] | None = None,
     threaded: bool | None = None,
     num_threads: int | None = None,
+    impl: str | None = None,
 ) -> JaxEnv | BatchedEnv:
     """Create environment ``name`` on ``backend``.
 
@@ -98,16 +111,28 @@ def make(
         (``None``: whenever the id is in :data:`pes_rl.envs.mujoco_threaded.TASKS` and
         no ``env_fn`` is given; ``False``: gymnasium's ``SyncVectorEnv``).
       num_threads: C threads of the threaded batch (default: every core).
+      impl: mjx backend: MJX's implementation, ``jax`` or ``warp`` (MJX-Warp), for Swimmer
+        and the Playground tasks; None: ``jax`` for Swimmer and Brax, Playground's own default
+        for its tasks.
     Raises:
-      ValueError: unknown name or backend, naming the valid choices.
+      ValueError: unknown name, backend or impl, naming the valid choices.
+      pes_rl.envs.playground_tasks.PlaygroundMissing: a Playground task without the extra.
     """
-    backend = resolve_backend(backend)
+    backend = resolve_backend(backend, name)
+    if impl is not None and impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
     if backend == "mjx":
         if name == "swimmer":
             from pes_rl.envs.mjx_swimmer import MjxSwimmer
 
-            return MjxSwimmer(episode_length=episode_length)
+            return MjxSwimmer(episode_length=episode_length, impl=impl or "jax")
+        if name in PLAYGROUND_NAMES:
+            from pes_rl.envs.playground_tasks import PlaygroundEnv
+
+            return PlaygroundEnv(name, episode_length=episode_length, impl=impl)
         if name in BRAX_NAMES:
+            if impl not in (None, "jax"):
+                raise ValueError(f"impl must be jax for Brax's task {name!r}; got {impl!r}")
             from pes_rl.envs.brax_tasks import BraxEnv
 
             return BraxEnv(name, episode_length=episode_length)

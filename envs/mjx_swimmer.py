@@ -38,10 +38,13 @@ class MjxSwimmer:
         forward_reward_weight: float = 1.0,
         ctrl_cost_weight: float = 1e-4,
         reset_noise_scale: float = 0.1,
+        impl: str = "jax",
     ):
+        """``impl``: MJX's implementation, ``jax`` (XLA) or ``warp`` (MJX-Warp's kernels)."""
         self.mj_model = mujoco.MjModel.from_xml_path(SWIMMER_XML)
+        self.impl = impl
         # this process's own device: jax.devices()[0] (put_model's default) may be another process's
-        self.model = mjx.put_model(self.mj_model, device=jax.local_devices()[0])
+        self.model = mjx.put_model(self.mj_model, device=jax.local_devices()[0], impl=impl)
         self.episode_length = int(episode_length)
         self.frame_skip = int(frame_skip)
         self.dt = float(self.mj_model.opt.timestep * frame_skip)
@@ -60,7 +63,9 @@ class MjxSwimmer:
 
     def state_from_qpos_qvel(self, qpos: jax.Array, qvel: jax.Array) -> State:
         """A state at exactly ``(qpos, qvel)``, as gymnasium's ``set_state`` makes it."""
-        data = mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel)
+        # MJX-Warp builds its data from the C model only
+        source = self.mj_model if self.impl == "warp" else self.model
+        data = mjx.make_data(source, impl=self.impl).replace(qpos=qpos, qvel=qvel)
         data = mjx.forward(self.model, data)
         zero = jnp.zeros((), jnp.float32)
         return State(

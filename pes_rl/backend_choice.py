@@ -33,11 +33,14 @@ def crossover_particles(cores: int) -> int:
 
 
 def choose_backend(requested: str, num_particles: int, accelerator: bool, cores: int,
-                   mjx_task: bool = True) -> tuple[str, str]:
+                   mjx_task: bool = True, gymnasium_task: bool = True) -> tuple[str, str]:
     """``(backend, why)`` for a run of ``num_particles`` particles; ``requested`` other than
-    ``auto`` is returned as is. ``mjx_task``: the env has an mjx version (else gymnasium only)."""
+    ``auto`` is returned as is. ``mjx_task``: the env has an mjx version (else gymnasium only);
+    ``gymnasium_task``: it has a gymnasium version (else mjx only, as MuJoCo Playground's tasks)."""
     if requested != "auto":
         return requested, "as asked"
+    if not gymnasium_task:
+        return "mjx", "the env runs on mjx only (MuJoCo Playground)"
     if not accelerator:
         return "gymnasium", "no GPU/TPU: C MuJoCo threads on the CPU"
     if not mjx_task:
@@ -56,4 +59,5 @@ def resolve(requested: str, num_envs: int, env_name: str, env_fn=None) -> tuple[
     ``pes_rl.envs.resolve_backend``: a run's ``auto`` must evaluate on the backend it trained on,
     and Brax's tasks observe differently from gymnasium's.)"""
     return choose_backend(requested, num_envs, envs.accelerator_available(), default_threads(),
-                          mjx_task=env_name in envs.MJX_NAMES and env_fn is None)
+                          mjx_task=env_name in envs.MJX_NAMES and env_fn is None,
+                          gymnasium_task=env_name not in envs.PLAYGROUND_NAMES)

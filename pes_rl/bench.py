@@ -149,7 +149,7 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: 
 
     config = _config("mjx", num_pairs, truncation_length, env=env_name)
     P = config.num_particles
-    env = envs.make(env_name, "mjx", episode_length=config.horizon)
+    env = envs.make(env_name, "mjx", episode_length=config.horizon, impl=config.mjx_impl)
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
     normalizer = init_normalizer(env.observation_size)
 

@@ -25,7 +25,8 @@ def _env_help(default: str) -> str:
     accepts them), and that any registered gymnasium id works on the gymnasium backend."""
     from pes_rl import envs
 
-    return (f"short name: {', '.join(envs.ENV_NAMES)} (each runs on the gymnasium and mjx backends); or any "
+    return (f"short name: {', '.join(envs.ENV_NAMES)} (each runs on the gymnasium and mjx backends); a MuJoCo "
+            f"Playground DM Control task: {', '.join(envs.PLAYGROUND_NAMES)} (mjx only; the playground extra); or any "
             f"registered gymnasium id with a Box action space, e.g. Pendulum-v1 (gymnasium backend only); {default}")
 
 
@@ -224,8 +225,8 @@ def _cmd_eval(args) -> int:
     _check_range("seed", args.seed, 0, MAX_SEED)
     config, theta, normalizer = load_run(args.run_dir)
     env_name = args.env or config.env
-    backend = envs.resolve_backend(args.backend or config.backend)
-    env = env_for_policy(env_name, backend, config.horizon)
+    backend = envs.resolve_backend(args.backend or config.backend, env_name)
+    env = env_for_policy(env_name, backend, config.horizon, config.mjx_impl)
     check_batch(env, args.episodes, "episodes")  # every episode runs at once
     policy, unravel = policy_for_env(config, theta, env)
     if backend == "mjx":

@@ -8,6 +8,7 @@ allowed (the CLI prints it and exits with status 2).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import numbers
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pes_rl import envs
+from pes_rl.envs.playground_tasks import INSTALL_HINT as PLAYGROUND_INSTALL_HINT
 from pes_rl.agents.policies import POLICIES
 
 # pes: persistent ES; es: full-episode ES (K = T); tes: truncated ES (biased); nres: noise-reuse ES;
@@ -57,9 +59,14 @@ class Config:
     Each field's metadata holds its ``pes-rl train`` help and allowed values: the flags are
     generated from this class, so a field is declared here and nowhere else."""
 
-    env: str = _field("swimmer", "the task: a short name of pes_rl.envs.ENV_NAMES or, on the gymnasium backend, "
-                      "any registered gymnasium id with a Box action space (e.g. Pendulum-v1)")
-    backend: str = _field("auto", "auto: mjx on a GPU/TPU, else gymnasium", choices=envs.BACKENDS)
+    env: str = _field("swimmer", "the task: a short name of pes_rl.envs.ENV_NAMES, a MuJoCo Playground DM Control "
+                      "task of pes_rl.envs.PLAYGROUND_NAMES (e.g. CheetahRun; mjx only, the playground extra) or, on "
+                      "the gymnasium backend, any registered gymnasium id with a Box action space (e.g. Pendulum-v1)")
+    backend: str = _field("auto", "auto: mjx on a GPU/TPU (or for a task that runs on mjx only), else gymnasium",
+                          choices=envs.BACKENDS)
+    mjx_impl: str | None = _field(None, "MJX's implementation on the mjx backend: jax (XLA) or warp (MJX-Warp) for "
+                                  "swimmer and the MuJoCo Playground tasks (Brax's take jax only). Unset: jax for "
+                                  "swimmer, Playground's own default (warp) for its tasks", choices=envs.IMPLS)
     agent: str = _field("pes", "pes; es (full-episode ES: K = T); tes (truncated ES: biased); nres (noise-reuse "
                         "ES: one perturbation per episode); ars (Augmented Random Search V2-t: K = T, "
                         "normalize-obs and return-std scaling on by default)", choices=AGENTS)
@@ -355,7 +362,14 @@ def validate(config: Config) -> None:
             _check_choice(f.name, getattr(config, f.name), f.metadata["choices"])
     if config.agent == "nres" and config.reset_at != "window":
         raise ConfigError("reset_at must be window for agent nres (its noise changes only between windows)")
-    if config.env not in envs.ENV_NAMES:
+    if config.env in envs.PLAYGROUND_NAMES:
+        if importlib.util.find_spec("mujoco_playground") is None:
+            raise ConfigError(f"env {config.env!r} needs MuJoCo Playground: {PLAYGROUND_INSTALL_HINT}")
+        for name in ("backend", "eval_backend"):
+            if getattr(config, name) == "gymnasium":
+                raise ConfigError(f"{name} must be auto or mjx for env {config.env!r} (MuJoCo Playground runs on mjx "
+                                  "only); got 'gymnasium'")
+    elif config.env not in envs.ENV_NAMES:
         try:
             envs.gymnasium_id(config.env)
         except ValueError:
@@ -366,6 +380,9 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 f"env {config.env!r} is a gymnasium id; backend mjx supports only {', '.join(envs.MJX_NAMES)}"
             )
+    if config.mjx_impl == "warp" and config.env not in ("swimmer",) + envs.PLAYGROUND_NAMES:
+        raise ConfigError(f"mjx_impl must be jax or unset for env {config.env!r} (warp: swimmer and MuJoCo Playground's "
+                          "tasks); got 'warp'")
     if config.run_dir is not None and (not config.run_dir.strip() or "\0" in config.run_dir):
         raise ConfigError(f"run_dir must be a non-empty path (or unset for runs/ENV_AGENT_seedS); got {config.run_dir!r}")
     _check_int("total_steps", config.total_steps, 1, MAX_STEPS)

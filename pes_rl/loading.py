@@ -51,11 +51,11 @@ def load_run(run_dir: str) -> tuple[Config, jnp.ndarray, NormalizerState]:
     return config, jnp.asarray(policy["params"]), normalizer
 
 
-def env_for_policy(env_name: str, backend: str, horizon: int):
-    """An env to build a policy for: the mjx env itself, or a one-member gymnasium batch
-    (closed: only its sizes and bounds are needed)."""
+def env_for_policy(env_name: str, backend: str, horizon: int, impl: str | None = None):
+    """An env to build a policy for: the mjx env itself (MJX implementation ``impl``), or a
+    one-member gymnasium batch (closed: only its sizes and bounds are needed)."""
     if backend == "mjx":
-        return envs.make(env_name, "mjx", episode_length=horizon)
+        return envs.make(env_name, "mjx", episode_length=horizon, impl=impl)
     env = envs.make(env_name, "gymnasium", num_envs=1, episode_length=horizon)
     env.close()
     return env

@@ -93,7 +93,7 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
 
 def _env_for(config: Config, backend: str, env_fn=None, num_envs: int | None = None):
     if backend == "mjx":
-        return envs.make(config.env, "mjx", episode_length=config.horizon)
+        return envs.make(config.env, "mjx", episode_length=config.horizon, impl=config.mjx_impl)
     # in a multi-process job each process steps its own share of the pairs
     num_envs = config.num_particles // jax.process_count() if num_envs is None else num_envs
     return envs.make(config.env, "gymnasium", num_envs=num_envs, episode_length=config.horizon, env_fn=env_fn)
@@ -106,7 +106,8 @@ class _Evaluator:
         self.config, self.backend, self.env_fn = config, backend, env_fn
         self.batched_act = make_batched_act(policy, unravel, config.normalize_obs)
         if backend == "mjx":
-            env = train_env if train_env.backend == "mjx" else envs.make(config.env, "mjx", episode_length=config.horizon)
+            env = train_env if train_env.backend == "mjx" else envs.make(config.env, "mjx", episode_length=config.horizon,
+                                                                                 impl=config.mjx_impl)
             self._mjx = make_mjx_evaluator(env, apply_flat(policy, unravel), config.normalize_obs, config.eval_episodes)
 
     def __call__(self, theta, normalizer) -> np.ndarray:
@@ -217,7 +218,7 @@ def train(
     backend, why = resolve_backend(config.backend, config.num_particles // jax.process_count(), config.env, env_fn)
     if config.backend == "auto" and main:
         print(f"pes_rl: backend auto -> {backend}: {why}", file=sys.stderr)
-    eval_backend = envs.resolve_backend(config.eval_backend or backend)
+    eval_backend = envs.resolve_backend(config.eval_backend or backend, config.env)
     if resume and config.run_dir is None:
         raise ConfigError("run_dir: resume needs run_dir")
     mesh = None

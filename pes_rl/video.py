@@ -177,7 +177,7 @@ def _gymnasium_frames(config: Config, act, env_name: str, episodes: int, seed: i
 
 def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, env_name: str, episodes: int,
                 seed: int, width: int, height: int, out: _Output, full_quality: bool = False) -> None:
-    env = envs.make(env_name, "mjx", episode_length=config.horizon)
+    env = envs.make(env_name, "mjx", episode_length=config.horizon, impl=config.mjx_impl)
 
     @jax.jit
     def rollout(key):
@@ -207,12 +207,20 @@ def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, 
         render.close()
 
 
+def _mjx_data(physics):
+    """The ``mjx.Data`` inside an mjx env's physics: itself (our Swimmer), a Brax state's
+    ``pipeline_state`` or a Playground state's ``data``."""
+    if hasattr(physics, "qpos"):
+        return physics
+    return physics.pipeline_state if hasattr(physics, "pipeline_state") else physics.data
+
+
 def _qpos(physics):
-    return physics.qpos if hasattr(physics, "qpos") else physics.pipeline_state.qpos
+    return _mjx_data(physics).qpos
 
 
 def _qvel(physics):
-    return physics.qvel if hasattr(physics, "qvel") else physics.pipeline_state.qvel
+    return _mjx_data(physics).qvel
 
 
 def mp4_writer(path: str, fps: float):
@@ -239,10 +247,10 @@ def record_policy(config: Config, theta, normalizer: NormalizerState, out: str, 
     over the frames on stderr.
     """
     env_name = env_name or config.env
-    backend = envs.resolve_backend(backend or config.backend)
+    backend = envs.resolve_backend(backend or config.backend, env_name)
     check_writable(out)
     check_renderable(env_name, backend)
-    env = env_for_policy(env_name, backend, config.horizon)
+    env = env_for_policy(env_name, backend, config.horizon, config.mjx_impl)
     policy, unravel = policy_for_env(config, theta, env)
     partial = os.path.join(os.path.dirname(os.path.abspath(out)), "." + os.path.basename(out) + ".partial.mp4")
     writer = mp4_writer(partial, 1.0 / env.dt)

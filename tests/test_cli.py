@@ -367,6 +367,7 @@ def test_train_flags_are_generated_from_the_config_fields(tmp_path):
         "return_std_scaling": False, "normalize_obs": True, "stagger": "burn-in", "reset_at": "window",
         "eval_every": 3, "eval_episodes": 2, "eval_backend": "gymnasium", "checkpoint_every": 4,
         "capture_video": True, "log_every": 2, "reward_shift": 0.5, "preset": "default", "top_directions": 2,
+        "mjx_impl": "jax",
     }
     assert set(sample) == {f.name for f in dataclasses.fields(Config)} - {"progress_bar"}
     argv = ["train"]

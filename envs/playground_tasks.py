@@ -1,0 +1,101 @@
+"""MuJoCo Playground's DeepMind Control suite behind :class:`pes_rl.envs.base.JaxEnv`.
+
+`MuJoCo Playground <https://github.com/google-deepmind/mujoco_playground>`_ is the maintained
+successor of Brax's MJX environments. Its DM Control suite tasks (``CheetahRun``,
+``WalkerWalk``, ...) load and step with no network access; they run on the mjx backend only
+(there is no gymnasium version of them here). Install them with the optional extra
+``pip install -e ".[playground]"`` (``playground==0.2.0``).
+
+Playground reports termination in ``done`` (the DM Control tasks only when the physics turns NaN)
+and leaves the time limit to a wrapper; here the time limit is ours, so ``terminated`` is
+Playground's ``done`` and ``done`` adds the limit, as for Brax's tasks.
+
+``impl`` chooses MJX's implementation: ``"jax"`` (MJX in JAX: XLA kernels on any device) or
+``"warp"`` (MJX-Warp: NVIDIA Warp kernels called from JAX; they also run on the CPU).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pes_rl.envs.base import State, quiet_mjx_import, time_limit
+
+# Every task of Playground 0.2.0's DM Control suite (mujoco_playground.dm_control_suite.ALL_ENVS;
+# a test checks the two agree). Names only: playground itself is imported on first use.
+PLAYGROUND_NAMES = (
+    "AcrobotSwingup", "AcrobotSwingupSparse", "BallInCup", "CartpoleBalance", "CartpoleBalanceSparse",
+    "CartpoleSwingup", "CartpoleSwingupSparse", "CheetahRun", "FingerSpin", "FingerTurnEasy",
+    "FingerTurnHard", "FishSwim", "HopperHop", "HopperStand", "HumanoidStand", "HumanoidWalk",
+    "HumanoidRun", "PendulumSwingup", "PointMass", "ReacherEasy", "ReacherHard", "SwimmerSwimmer6",
+    "WalkerRun", "WalkerStand", "WalkerWalk",
+)
+IMPLS = ("jax", "warp")
+INSTALL_HINT = 'pip install -e ".[playground]" (playground==0.2.0)'
+
+
+class PlaygroundMissing(ImportError):
+    """MuJoCo Playground is not installed."""
+
+
+def dm_control_suite():
+    """Playground's DM Control suite module; :class:`PlaygroundMissing` with the install line when absent."""
+    try:
+        with quiet_mjx_import():
+            from mujoco_playground import dm_control_suite as suite
+    except ImportError as e:
+        raise PlaygroundMissing(f"MuJoCo Playground's tasks need the playground extra: {INSTALL_HINT}") from e
+    return suite
+
+
+class PlaygroundEnv:
+    """A Playground DM Control task, without auto-reset (see module docstring)."""
+
+    backend = "mjx"
+
+    def __init__(self, name: str, episode_length: int = 1000, impl: str | None = None):
+        """``impl``: ``"jax"``, ``"warp"``, or None for Playground's own default for the task."""
+        if name not in PLAYGROUND_NAMES:
+            raise ValueError(f"env must be one of {', '.join(PLAYGROUND_NAMES)}; got {name!r}")
+        if impl is not None and impl not in IMPLS:
+            raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
+        suite = dm_control_suite()
+        overrides = {} if impl is None else {"impl": impl}
+        self.name = name
+        self.playground_env = suite.load(name, config_overrides=overrides)
+        self.impl = str(self.playground_env.mjx_model.impl.value)
+        self.episode_length = int(episode_length)
+        self.dt = float(self.playground_env.dt)
+        self.action_size = int(self.playground_env.action_size)
+        model = self.playground_env.mj_model
+        limited = np.asarray(model.actuator_ctrllimited, dtype=bool)
+        self.action_low = np.where(limited, model.actuator_ctrlrange[:, 0], -1.0).astype(np.float32)
+        self.action_high = np.where(limited, model.actuator_ctrlrange[:, 1], 1.0).astype(np.float32)
+        obs = jax.eval_shape(self.playground_env.reset, jax.random.PRNGKey(0)).obs
+        if not hasattr(obs, "shape") or len(obs.shape) != 1:  # vision / dict observations: not these tasks
+            raise ValueError(f"env {name!r}: observations must be one flat array; got {obs}")
+        self.observation_size = int(obs.shape[0])
+
+    @property
+    def mj_model(self):
+        """The C MuJoCo model (for rendering)."""
+        return self.playground_env.mj_model
+
+    def _wrap(self, playground_state, steps: jax.Array) -> State:
+        terminated = jnp.asarray(playground_state.done) > 0.5
+        return State(
+            physics=playground_state,
+            obs=playground_state.obs,
+            reward=jnp.asarray(playground_state.reward, jnp.float32),
+            done=time_limit(steps, terminated, self.episode_length),
+            terminated=terminated,
+            steps=steps,
+        )
+
+    def reset(self, key: jax.Array) -> State:
+        return self._wrap(self.playground_env.reset(key), jnp.zeros((), jnp.int32))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        action = jnp.clip(action, self.action_low, self.action_high)
+        return self._wrap(self.playground_env.step(state.physics, action), state.steps + 1)

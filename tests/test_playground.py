@@ -1,0 +1,124 @@
+"""MuJoCo Playground's DM Control suite on the mjx backend (the ``playground`` extra).
+
+CartpoleBalance stands in for the suite: it compiles in seconds on a CPU, where the contact-rich
+tasks take minutes under MJX's jax implementation."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pes_rl
+from pes_rl import envs
+from pes_rl.config import ConfigError, make_config
+
+pytest.importorskip("mujoco_playground", reason="the playground extra is not installed")
+
+TASK = "CartpoleBalance"
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    return envs.make(TASK, "mjx", episode_length=5, impl="jax")
+
+
+def test_names_are_the_whole_dm_control_suite():
+    from mujoco_playground import dm_control_suite
+
+    assert sorted(envs.PLAYGROUND_NAMES) == sorted(dm_control_suite.ALL_ENVS)
+    assert set(envs.PLAYGROUND_NAMES) <= set(envs.MJX_NAMES)
+    assert not set(envs.PLAYGROUND_NAMES) & set(envs.ENV_NAMES)  # ENV_NAMES: the tasks of both backends
+
+
+def test_steps_as_playground_does_with_our_time_limit(cartpole):
+    """Observations and rewards are Playground's own for the same key and actions; ``done``
+    comes from our time limit (T = 5 here), not from Playground."""
+    from mujoco_playground import dm_control_suite
+
+    raw = dm_control_suite.load(TASK, config_overrides={"impl": "jax"})
+    assert (cartpole.observation_size, cartpole.action_size, cartpole.impl) == (5, 1, "jax")
+    np.testing.assert_array_equal(cartpole.action_low, [-1.0])
+    key = jax.random.PRNGKey(7)
+    ours, theirs = jax.jit(cartpole.reset)(key), jax.jit(raw.reset)(key)
+    np.testing.assert_array_equal(ours.obs, theirs.obs)
+    step, raw_step = jax.jit(cartpole.step), jax.jit(raw.step)
+    for t, a in enumerate([0.5, -1.0, 0.3, 1.0, -0.2]):
+        action = jnp.array([a])
+        ours, theirs = step(ours, action), raw_step(theirs, action)
+        np.testing.assert_array_equal(ours.obs, theirs.obs)
+        assert ours.reward.dtype == jnp.float32 and float(ours.reward) == pytest.approx(float(theirs.reward))
+        assert bool(ours.done) == (t == 4) and not bool(ours.terminated)
+    # actions outside [-1, 1] are clipped, as for Brax's tasks
+    np.testing.assert_array_equal(step(ours, jnp.array([5.0])).obs, step(ours, jnp.array([1.0])).obs)
+
+
+def test_warp_steps_as_jax_does(cartpole):
+    """MJX-Warp and MJX's jax implementation step the same physics (float32, 5 steps)."""
+    warp = envs.make(TASK, "mjx", episode_length=5, impl="warp")
+    assert warp.impl == "warp"
+    key = jax.random.PRNGKey(3)
+    a, b = jax.jit(cartpole.reset)(key), jax.jit(warp.reset)(key)
+    np.testing.assert_allclose(a.obs, b.obs, atol=1e-5)
+    for _ in range(5):
+        a, b = jax.jit(cartpole.step)(a, jnp.array([0.7])), jax.jit(warp.step)(b, jnp.array([0.7]))
+    np.testing.assert_allclose(a.obs, b.obs, atol=1e-3)
+    assert float(a.reward) == pytest.approx(float(b.reward), abs=1e-3)
+
+
+def test_backend_and_impl_choices():
+    """auto means mjx for a Playground task; gymnasium and impls it lacks are one-line errors."""
+    assert envs.resolve_backend("auto", TASK) == envs.resolve_backend("mjx", TASK) == "mjx"
+    with pytest.raises(ValueError, match="backend must be auto or mjx for env 'CartpoleBalance'"):
+        envs.make(TASK, "gymnasium")
+    with pytest.raises(ConfigError, match="eval_backend must be auto or mjx"):
+        make_config(env=TASK, eval_backend="gymnasium")
+    with pytest.raises(ConfigError, match="mjx_impl must be jax or unset for env 'hopper'"):
+        make_config(env="hopper", mjx_impl="warp")
+    with pytest.raises(ValueError, match="impl must be one of jax, warp"):
+        envs.make(TASK, "mjx", impl="cuda")
+
+
+def test_without_the_extra_the_error_says_how_to_install(tmp_path):
+    """With mujoco_playground unimportable, `pes-rl train --env CheetahRun` fails in one line
+    naming the extra, and so does envs.make."""
+    hide = tmp_path / "sitecustomize.py"  # runs at interpreter start: make the package unimportable
+    hide.write_text("import sys\nsys.modules['mujoco_playground'] = None\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), PYTHONWARNINGS="ignore")
+    out = subprocess.run([sys.executable, "-m", "pes_rl", "train", "--env", "CheetahRun", "--no-progress"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2, out.stderr
+    assert 'pip install -e ".[playground]"' in out.stderr and "Traceback" not in out.stderr
+    code = "from pes_rl import envs\ntry:\n    envs.make('CheetahRun', 'mjx')\nexcept ImportError as e:\n    print(e)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert 'pip install -e ".[playground]"' in out.stdout, out.stderr
+
+
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+def test_train_resume_eval_and_record(tmp_path):
+    """A Playground task through the whole tool: PES training with persistent particles and
+    staggering, a checkpoint of every particle's state that resumes bit-identically, `pes-rl
+    eval` and `pes-rl record`."""
+    common = dict(env=TASK, mjx_impl="jax", seed=2, num_pairs=2, truncation_length=10, horizon=30, eval_every=0,
+                  eval_episodes=2, progress_bar=False)
+    full = pes_rl.train(total_steps=200, run_dir=str(tmp_path / "full"), checkpoint_every=0, **common)
+    assert full.config.backend == "auto" and full.env_steps == 200
+    assert all(np.isfinite(m["eval_return_mean"]) for m in full.metrics if m["eval_return_mean"] is not None)
+    pes_rl.train(total_steps=120, run_dir=str(tmp_path / "part"), checkpoint_every=1, **common)
+    resumed = pes_rl.train(total_steps=200, run_dir=str(tmp_path / "part"), checkpoint_every=1, resume=True, **common)
+    np.testing.assert_array_equal(resumed.flat_params, full.flat_params)
+
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    out = subprocess.run([sys.executable, "-m", "pes_rl", "eval", "--run-dir", str(tmp_path / "full"), "--episodes",
+                          "2"], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{TASK} on mjx: mean return")
+    video = tmp_path / "cartpole.mp4"
+    out = subprocess.run([sys.executable, "-m", "pes_rl", "record", "--run-dir", str(tmp_path / "full"), "--out",
+                          str(video), "--width", "64", "--height", "48", "--no-progress"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "31 frames" in out.stdout and video.stat().st_size > 0
