@@ -85,11 +85,14 @@ class UnrolledSystem:
 @dataclass
 class UnrollResult:
     """θ after each iteration ``(iterations, D)``, the particles' mean loss per simulated step in
-    each iteration's windows, and the per-iteration metrics of ``tell``."""
+    each iteration's windows, the per-iteration metrics of ``tell``, and the system steps the
+    stagger simulated before the first iteration (``burn_in_steps``; the iterations' own steps
+    are ``metrics["env_steps"]``)."""
 
     thetas: np.ndarray
     losses: np.ndarray
     metrics: dict[str, np.ndarray]
+    burn_in_steps: int = 0
 
     @property
     def theta(self) -> np.ndarray:
@@ -135,9 +138,9 @@ def optimize(
     Raises:
       ValueError: an unknown estimator, or sizes out of range, naming the argument.
     """
-    agent, window, state, particles, k = _setup(init, unroll_step, theta0, horizon, truncation_length, num_pairs,
-                                                sigma, optimizer or optax.sgd(lr), estimator, return_std_scaling,
-                                                stagger, seed, iterations)
+    agent, window, state, particles, k, burn_in_steps = _setup(
+        init, unroll_step, theta0, horizon, truncation_length, num_pairs, sigma, optimizer or optax.sgd(lr), estimator,
+        return_std_scaling, stagger, seed, iterations)
     iteration = jax_unroll.make_iteration(agent, window)  # ask, the K-step windows, tell: as in training
 
     def body(carry, _):
@@ -149,12 +152,20 @@ def optimize(
     metrics = {name: np.asarray(value) for name, value in metrics.items()}
     # window_return_mean is the mean over the 2N particles of their window's summed reward (-loss)
     losses = -metrics["window_return_mean"] * (2 * num_pairs) / np.maximum(metrics["env_steps"], 1)
-    return UnrollResult(thetas=np.asarray(thetas), losses=losses, metrics=metrics)
+    return UnrollResult(thetas=np.asarray(thetas), losses=losses, metrics=metrics, burn_in_steps=burn_in_steps)
+
+
+def stagger_windows(seed: int, horizon: int, truncation_length: int, num_pairs: int) -> np.ndarray:
+    """The windows ``b_i ~ U{0..ceil(T/K)-1}`` that pair i runs before the first iteration when
+    :func:`optimize` staggers: ``b_i * K`` system steps each (fewer where an unroll ends early),
+    :attr:`UnrollResult.burn_in_steps` in all."""
+    return np.random.default_rng([seed, 7]).integers(0, math.ceil(horizon / truncation_length), size=num_pairs)
 
 
 def _setup(init, unroll_step, theta0, horizon, truncation_length, num_pairs, sigma, optimizer, estimator,
            return_std_scaling, stagger, seed, iterations):
-    """The agent, the K-step window over the system, the agent state and the (staggered) particles."""
+    """The agent, the K-step window over the system, the agent state, the (staggered) particles, K and
+    the steps the stagger simulated."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
     theta0 = jnp.asarray(theta0, jnp.float32)
@@ -177,10 +188,12 @@ def _setup(init, unroll_step, theta0, horizon, truncation_length, num_pairs, sig
     agent_key, particle_key = jax.random.split(key)
     state = agent.init(theta0, agent_key, system.observation_size)
     particles = jax_unroll.init_particles(system, jax.random.split(particle_key, num_pairs))
+    burn_in_steps = 0
     if stagger and k < horizon:
-        per_pair = np.random.default_rng([seed, 7]).integers(0, math.ceil(horizon / k), size=num_pairs)
-        particles, _ = jax_unroll.make_burn_in(window)(theta0, state.normalizer, particles, np.r_[per_pair, per_pair])
-    return agent, window, state, particles, k
+        per_pair = stagger_windows(seed, horizon, k, num_pairs)
+        particles, burn_in_steps = jax_unroll.make_burn_in(window)(theta0, state.normalizer, particles,
+                                                                   np.r_[per_pair, per_pair])
+    return agent, window, state, particles, k, int(burn_in_steps)
 
 
 def estimate_gradient(
@@ -207,7 +220,7 @@ def estimate_gradient(
     """
     theta = jnp.asarray(theta, jnp.float32)
     # SGD with step 1 and θ put back before each iteration: θ after tell - θ is the step taken
-    agent, window, state, particles, k = _setup(init, unroll_step, theta, horizon, truncation_length, num_pairs,
+    agent, window, state, particles, k, _ = _setup(init, unroll_step, theta, horizon, truncation_length, num_pairs,
                                                 sigma, optax.sgd(1.0), estimator, False, True, seed, iterations)
     iteration = jax_unroll.make_iteration(agent, window)
     windows = math.ceil(horizon / k)

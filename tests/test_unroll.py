@@ -56,6 +56,9 @@ def test_optimize_tunes_a_learning_rate():
     assert result.thetas.shape == (300, 1) and result.losses.shape == (300,)
     assert result.losses[0] > 1.0 > 0.05 > result.losses[-1]
     assert -2.0 < result.theta[0] < 0.0  # lr between e^-2 and 1: fast, and short of divergence (lr > 1)
+    # the stagger's steps: pair i ran b_i windows of K = 10 before the first iteration (no unroll ends early)
+    windows = pu.stagger_windows(0, 50, 10, 64)
+    assert windows.max() > 0 and result.burn_in_steps == 10 * int(windows.sum())
 
 
 @pytest.mark.parametrize("kwargs, message", [
