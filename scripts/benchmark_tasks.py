@@ -2,7 +2,10 @@
 
 For each task and agent, trains each seed with that task's preset for the agent
 (``pes_rl.config.preset``), evaluating the deterministic policy's *true* return on
-gymnasium (``-v5``) about every ``--eval-every-steps`` env steps, and writes to ``--out``:
+gymnasium (``-v5``) about every ``--eval-every-steps`` env steps, and writes to ``--out``.
+MuJoCo Playground's DM Control tasks (``CheetahRun``, ...; the ``playground`` extra) train and
+evaluate on mjx (``--mjx-impl`` chooses MJX's implementation); they have no threshold, so
+their rows report returns at the budget:
 
 * ``curves.csv``: one row per evaluation (task, agent, seed, iteration, env_steps, wall_time,
   eval_return_mean, eval_return_std); rows are appended as each run ends, and runs already
@@ -49,18 +52,29 @@ BUDGETS = {
     "inverted_double_pendulum": 100_000,
     "reacher": 500_000,
     "Pendulum-v1": 3_000_000,
+    # MuJoCo Playground's DM Control tasks (mjx only; returns in [0, 1000])
+    "CartpoleSwingup": 5_000_000,
+    "ReacherEasy": 5_000_000,
+    "SwimmerSwimmer6": 10_000_000,
+    "CheetahRun": 10_000_000,
+    "WalkerWalk": 10_000_000,
+    "HopperHop": 10_000_000,
 }
 COLUMNS = ("task", "agent", "seed", "iteration", "env_steps", "wall_time", "eval_return_mean", "eval_return_std")
 
 
 def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
-            backend: str) -> list[dict]:
-    """Train one seed; the evaluation rows of its learning curve."""
+            backend: str, mjx_impl: str | None = None) -> list[dict]:
+    """Train one seed; the evaluation rows of its learning curve (a Playground task on mjx)."""
+    from pes_rl.envs import PLAYGROUND_NAMES
+
+    playground = task in PLAYGROUND_NAMES
     import pes_rl
 
-    config = pes_rl.make_config(env=task, agent=agent, seed=seed, total_steps=total_steps, backend=backend,
-                                eval_backend="gymnasium", eval_episodes=eval_episodes, checkpoint_every=0,
-                                progress_bar=False)
+    config = pes_rl.make_config(env=task, agent=agent, seed=seed, total_steps=total_steps,
+                                backend="mjx" if playground else backend,
+                                eval_backend=None if playground else "gymnasium", mjx_impl=mjx_impl,
+                                eval_episodes=eval_episodes, checkpoint_every=0, progress_bar=False)
     config.eval_every = max(1, round(eval_every_steps / config.steps_per_iteration))
     result = pes_rl.train(config)
     return [{"task": task, "agent": agent, "seed": seed, **{k: r[k] for k in COLUMNS[3:]}}
@@ -69,11 +83,11 @@ def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps
 
 def _run_job(job: tuple) -> tuple:
     """One queued run in a worker process: (task, agent, seed, rows, wall seconds)."""
-    task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, threads = job
+    task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, threads = job
     if threads is not None:  # read when the batch is built, after this
         os.environ["PES_RL_THREADS"] = str(threads)
     t0 = time.perf_counter()
-    rows = run_one(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend)
+    rows = run_one(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl)
     return task, agent, seed, rows, time.perf_counter() - t0
 
 
@@ -158,7 +172,7 @@ def plot_task(curves: list[dict], task: str, path: str) -> None:
         ax.axhline(THRESHOLDS[task], color="gray", ls="--", lw=0.8)
     ax.set_title(task)
     ax.set_xlabel("environment steps (every simulated step of every particle)")
-    ax.set_ylabel("evaluation return (gymnasium -v5, true reward)")
+    ax.set_ylabel("evaluation return (true reward: gymnasium -v5 or Playground)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -174,7 +188,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--total-steps", type=int, help="env steps per run for every task (default: BUDGETS)")
     parser.add_argument("--eval-every-steps", type=int, default=20_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
-    parser.add_argument("--backend", default="gymnasium", choices=["gymnasium", "mjx", "auto"])
+    parser.add_argument("--backend", default="gymnasium", choices=["gymnasium", "mjx", "auto"],
+                        help="for the tasks of both backends (Playground's run on mjx)")
+    parser.add_argument("--mjx-impl", choices=["jax", "warp"], help="MJX's implementation (default: the env's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--out", default="runs/benchmark_tasks")
     args = parser.parse_args(argv)
@@ -191,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     # several at once share the cores; one at a time keeps the caller's PES_RL_THREADS (default: every core)
     threads = max(1, cores // args.jobs) if args.jobs > 1 else None
     jobs = [(task, agent, seed, args.total_steps or BUDGETS[task], args.eval_every_steps, args.eval_episodes,
-             args.backend, threads) for task in args.tasks for agent in agents for seed in args.seeds
+             args.backend, args.mjx_impl, threads) for task in args.tasks for agent in agents for seed in args.seeds
             if (task, agent, seed) not in done]
     for task, agent, seed, rows, wall in run_jobs(jobs, args.jobs):
         append_curves(path, rows)

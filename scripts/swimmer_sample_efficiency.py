@@ -10,7 +10,7 @@ and ``OUT/returns.png``.
 
 ``--compare-plain`` instead times, seed by seed in one run, wall-clock time to a
 return of 350 *from process launch* (interpreter start, imports, compilation
-and evaluations included) for pes_rl's Swimmer preset and for
+and evaluations included) for pes_rl's Swimmer preset (for ``--agent``; NRES's has its own lr) and for
 ``scripts/plain_pes_swimmer.py`` (the official settings in plain Python, one
 gymnasium env per particle), both evaluated every 20,000 env steps, and writes
 ``OUT/plain_comparison.json``:
@@ -112,7 +112,7 @@ EVAL_EVERY_STEPS = 20_000
 OURS = """
 import json, sys, time
 import pes_rl
-r = pes_rl.train(env="swimmer", seed={seed}, backend={backend!r}, eval_backend="gymnasium", total_steps={total},
+r = pes_rl.train(env="swimmer", agent={agent!r}, seed={seed}, backend={backend!r}, eval_backend="gymnasium", total_steps={total},
                  eval_episodes={episodes}, stop_at_eval_return={stop}, checkpoint_every=0, progress_bar=False)
 hit = [m["env_steps"] for m in r.metrics if (m["eval_return_mean"] or -1e9) >= {stop}]
 print(json.dumps({{"end": time.time(), "steps": hit[0] if hit else None}}))
@@ -136,7 +136,7 @@ def compare_plain(args) -> dict:
     os.makedirs(args.out, exist_ok=True)
     seeds = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        code = OURS.format(seed=seed, backend=args.backend, total=args.total_steps, episodes=args.eval_episodes,
+        code = OURS.format(agent=args.agent, seed=seed, backend=args.backend, total=args.total_steps, episodes=args.eval_episodes,
                            stop=args.stop_at)
         t0, lines = _launch([sys.executable, "-c", code])
         ours = json.loads(lines[-1])
@@ -151,7 +151,7 @@ def compare_plain(args) -> dict:
         entry["plain_wall"] = end - t0 if hit else None
         seeds.append(entry)
         print(json.dumps(entry), flush=True)
-    summary = {"stop_at": args.stop_at, "seeds": seeds, "eval_every_steps": EVAL_EVERY_STEPS}
+    summary = {"stop_at": args.stop_at, "agent": args.agent, "seeds": seeds, "eval_every_steps": EVAL_EVERY_STEPS}
     for who in ("ours", "plain"):
         summary[f"median_{who}_wall"] = median_or_none([s[f"{who}_wall"] for s in seeds])
         summary[f"median_{who}_steps"] = median_or_none([s[f"{who}_steps"] for s in seeds])

@@ -3,6 +3,7 @@
 CartpoleBalance stands in for the suite: it compiles in seconds on a CPU, where the contact-rich
 tasks take minutes under MJX's jax implementation."""
 
+import json
 import os
 import subprocess
 import sys
@@ -122,3 +123,18 @@ def test_train_resume_eval_and_record(tmp_path):
                          capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr
     assert "31 frames" in out.stdout and video.stat().st_size > 0
+
+
+def test_benchmark_tasks_runs_a_playground_task(tmp_path):
+    """scripts/benchmark_tasks.py trains and evaluates a DM Control task on mjx (no threshold)."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_tasks.py"
+    out = subprocess.run([sys.executable, str(script), "--tasks", "CartpoleSwingup", "--agents", "pes", "--seeds", "5",
+                          "--total-steps", "4000", "--eval-every-steps", "2000", "--eval-episodes", "1",
+                          "--mjx-impl", "jax", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert out.returncode == 0, out.stderr
+    entry = json.loads((tmp_path / "summary.json").read_text())["CartpoleSwingup"]["pes"]
+    assert entry["threshold"] is None and entry["seeds"][0]["env_steps"] >= 4000
+    assert 0.0 <= entry["median_final_return"] <= 1000.0
