@@ -20,7 +20,7 @@ from pes_rl.agents import sharding
 from pes_rl.agents.estimators import shift_rewards
 from pes_rl.agents.normalization import NormalizerState, normalize
 from pes_rl.agents.pes import PES, AgentState, WindowResult
-from pes_rl.envs.base import JaxEnv, State
+from pes_rl.envs.base import JaxEnv, State, select_states
 
 
 class Particle(NamedTuple):
@@ -38,10 +38,6 @@ def init_particles(env: JaxEnv, pair_keys: jax.Array) -> Particle:
         return Particle(env.reset(jax.random.fold_in(key, 0)), key, jnp.zeros((), jnp.int32), jnp.zeros(()))
 
     return jax.vmap(one)(keys)
-
-
-def _select(pred: jax.Array, on_true, on_false):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
 def make_window(
@@ -68,7 +64,7 @@ def make_window(
         def reset_where(pred: jax.Array, particle: Particle) -> Particle:
             fresh = env.reset(jax.random.fold_in(particle.reset_key, particle.episode + 1))
             return particle._replace(
-                env_state=_select(pred, fresh, particle.env_state),
+                env_state=select_states(pred, fresh, particle.env_state),
                 episode=particle.episode + pred.astype(jnp.int32),
             )
 
@@ -82,7 +78,7 @@ def make_window(
             reward = jnp.where(stepping, nxt.reward, 0.0)
             episode_return = particle.episode_return + reward
             particle = particle._replace(
-                env_state=_select(stepping, nxt, particle.env_state),
+                env_state=select_states(stepping, nxt, particle.env_state),
                 episode_return=jnp.where(ended, 0.0, episode_return),
             )
             if reset_at_window_end:
@@ -217,7 +213,7 @@ def make_burn_in(window, mesh: Mesh | None = None):
         plus = jnp.arange(windows.shape[0]) < half
         advanced, out = vwindow(theta, normalizer, particles)
         moving = jnp.logical_and(w < windows, plus)
-        _, particles = _constrain(None, _select_batched(moving, advanced, particles), mesh)
+        _, particles = _constrain(None, select_states(moving, advanced, particles), mesh)
         return particles, jnp.sum(jnp.where(moving, out["steps"], 0))
 
     @jax.jit
@@ -237,11 +233,3 @@ def make_burn_in(window, mesh: Mesh | None = None):
         return mirror(particles), steps
 
     return burn_in
-
-
-def _select_batched(pred: jax.Array, on_true, on_false):
-    def sel(a, b):
-        shape = pred.shape + (1,) * (a.ndim - pred.ndim)
-        return jnp.where(pred.reshape(shape), a, b)
-
-    return jax.tree_util.tree_map(sel, on_true, on_false)

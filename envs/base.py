@@ -109,3 +109,32 @@ def quiet_mjx_import() -> Iterator[None]:
     CLI's stdout must stay clean for its JSON output."""
     with contextlib.redirect_stdout(io.StringIO()):
         yield
+
+
+def select_states(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """``jnp.where(pred, on_true, on_false)`` leaf by leaf over two env states (or any pytrees
+    holding them): ``pred`` is a scalar inside ``vmap``, or ``(P,)`` over a batch's leading axis.
+
+    MJX-Warp's ``mjx.Data`` keeps some fields for the whole batch rather than per env (its contact
+    pool, ``naconmax`` long): those are taken from ``on_false``, as ``mjx.Data.where`` does, instead
+    of being given a batch axis they must not have."""
+
+    def where(a, b):
+        return jnp.where(jnp.reshape(pred, jnp.shape(pred) + (1,) * (jnp.ndim(b) - jnp.ndim(pred))), a, b)
+
+    def merge(a, b):
+        if not _is_warp_data(b):
+            return jax.tree_util.tree_map(where, a, b)
+        from mujoco.mjx._src.types import tree_path_to_attr_str
+        from mujoco.mjx.warp import types as warp_types
+
+        batched = warp_types._BATCH_DIM["Data"]  # which fields carry the batch axis (mjx.Data.where's source)
+        return jax.tree_util.tree_map_with_path(
+            lambda path, x, y: where(x, y) if batched.get(tree_path_to_attr_str(path), True) else y, a, b)
+
+    return jax.tree_util.tree_map(merge, on_true, on_false, is_leaf=_is_warp_data)
+
+
+def _is_warp_data(x: Any) -> bool:
+    impl = getattr(x, "impl", None)
+    return type(x).__name__ == "Data" and getattr(impl, "value", None) == "warp"

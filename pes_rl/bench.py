@@ -41,6 +41,7 @@ import numpy as np
 
 from pes_rl import envs
 from pes_rl.agents.normalization import init_normalizer, normalize
+from pes_rl.envs.base import select_states
 from pes_rl.envs.mujoco_threaded import default_threads
 
 ENV = "swimmer"  # the default task
@@ -160,7 +161,7 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: 
 
         state = jax.lax.scan(step, state, None, length=truncation_length)[0]
         fresh = env.reset(jax.random.fold_in(key, state.steps))
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(state.done, a, b), fresh, state)
+        return select_states(state.done, fresh, state)
 
     window = jax.jit(jax.vmap(member), donate_argnums=(1,))
     keys = jax.random.split(jax.random.PRNGKey(0), P)

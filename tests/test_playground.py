@@ -1,7 +1,7 @@
 """MuJoCo Playground's DM Control suite on the mjx backend (the ``playground`` extra).
 
 CartpoleBalance stands in for the suite: it compiles in seconds on a CPU, where the contact-rich
-tasks take minutes under MJX's jax implementation."""
+tasks take about two minutes."""
 
 import json
 import os
@@ -83,6 +83,12 @@ def test_backend_and_impl_choices():
         envs.make(TASK, "mjx", impl="cuda")
 
 
+def test_default_impl_is_jax_on_a_cpu_and_playgrounds_on_an_accelerator(monkeypatch):
+    assert envs.make(TASK, "mjx").impl == "jax"  # this machine: a CPU
+    monkeypatch.setattr(envs, "accelerator_available", lambda: True)
+    assert [envs.default_impl(n) for n in (TASK, "swimmer", "hopper")] == ["warp", "jax", "jax"]
+
+
 def test_without_the_extra_the_error_says_how_to_install(tmp_path):
     """With mujoco_playground unimportable, `pes-rl train --env CheetahRun` fails in one line
     naming the extra, and so does envs.make."""
@@ -138,3 +144,15 @@ def test_benchmark_tasks_runs_a_playground_task(tmp_path):
     entry = json.loads((tmp_path / "summary.json").read_text())["CartpoleSwingup"]["pes"]
     assert entry["threshold"] is None and entry["seeds"][0]["env_steps"] >= 4000
     assert 0.0 <= entry["median_final_return"] <= 1000.0
+
+
+def test_training_under_mjx_warp_resets_particles(tmp_path):
+    """MJX-Warp keeps its contact pool for the whole batch: the particle loop's resets (and the
+    stagger's burn-in) merge states with ``select_states``, which leaves those fields alone, so
+    training runs across many episode ends (T = 30, K = 10) and resumes from its checkpoint."""
+    common = dict(env=TASK, mjx_impl="warp", seed=1, num_pairs=2, truncation_length=10, horizon=30, eval_every=0,
+                  eval_episodes=1, progress_bar=False, checkpoint_every=1)
+    pes_rl.train(total_steps=120, run_dir=str(tmp_path / "run"), **common)
+    result = pes_rl.train(total_steps=240, run_dir=str(tmp_path / "run"), resume=True, **common)
+    assert result.env_steps == 240 and np.all(np.isfinite(result.flat_params))
+    assert sum(m["resets"] for m in result.metrics) > 0
