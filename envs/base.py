@@ -102,6 +102,45 @@ def time_limit(steps: jax.Array, terminated: jax.Array, episode_length: int) -> 
     return jnp.logical_or(terminated, steps >= episode_length)
 
 
+class UpstreamEnv:
+    """A :class:`JaxEnv` over another library's MJX env (Brax, MuJoCo Playground) whose state has
+    ``obs``, ``reward`` and ``done`` (termination only) and which leaves time limits to a wrapper:
+    ``terminated`` is its ``done``, ``done`` adds our time limit, and steps never auto-reset.
+    Subclasses set ``upstream`` (its ``reset(key)`` and ``step(state, action)``),
+    ``episode_length`` and the action bounds."""
+
+    backend = "mjx"
+    upstream: Any
+    episode_length: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+    def _set_action_bounds(self, mj_model: Any) -> None:
+        """The actuators' control ranges; [-1, 1] where an actuator is not limited."""
+        limited = np.asarray(mj_model.actuator_ctrllimited, dtype=bool)
+        ctrl_range = np.asarray(mj_model.actuator_ctrlrange, dtype=np.float32)
+        self.action_low = np.where(limited, ctrl_range[:, 0], -1.0).astype(np.float32)
+        self.action_high = np.where(limited, ctrl_range[:, 1], 1.0).astype(np.float32)
+
+    def _wrap(self, upstream_state: Any, steps: jax.Array) -> State:
+        terminated = jnp.asarray(upstream_state.done) > 0.5
+        return State(
+            physics=upstream_state,
+            obs=upstream_state.obs,
+            reward=jnp.asarray(upstream_state.reward, jnp.float32),
+            done=time_limit(steps, terminated, self.episode_length),
+            terminated=terminated,
+            steps=steps,
+        )
+
+    def reset(self, key: jax.Array) -> State:
+        return self._wrap(self.upstream.reset(key), jnp.zeros((), jnp.int32))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        action = jnp.clip(action, self.action_low, self.action_high)
+        return self._wrap(self.upstream.step(state.physics, action), state.steps + 1)
+
+
 @contextlib.contextmanager
 def quiet_mjx_import() -> Iterator[None]:
     """Import mujoco.mjx (or brax) inside this: mjx prints "Failed to import warp" to stdout

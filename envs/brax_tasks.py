@@ -11,9 +11,7 @@ import contextlib
 import functools
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-from pes_rl.envs.base import State, quiet_mjx_import, time_limit
+from pes_rl.envs.base import UpstreamEnv, quiet_mjx_import
 
 # Our short name -> Brax's registered name.
 BRAX_NAMES = {
@@ -47,10 +45,8 @@ def _models_on_a_local_device():
         mjx.put_model = put_model
 
 
-class BraxEnv:
+class BraxEnv(UpstreamEnv):
     """A Brax ``PipelineEnv`` created with ``backend='mjx'``, without auto-reset."""
-
-    backend = "mjx"
 
     def __init__(self, name: str, episode_length: int = 1000, **brax_kwargs):
         with quiet_mjx_import():  # brax is heavy: imported only when a Brax task is made
@@ -59,34 +55,14 @@ class BraxEnv:
         self.name = name
         with _models_on_a_local_device():
             self.brax_env = brax_envs.get_environment(BRAX_NAMES[name], backend="mjx", **brax_kwargs)
+        self.upstream = self.brax_env
         self.episode_length = int(episode_length)
         self.dt = float(self.brax_env.dt)
         self.action_size = int(self.brax_env.action_size)
-        ctrl_range = np.asarray(self.brax_env.sys.mj_model.actuator_ctrlrange, dtype=np.float32)
-        limited = np.asarray(self.brax_env.sys.mj_model.actuator_ctrllimited, dtype=bool)
-        self.action_low = np.where(limited, ctrl_range[:, 0], -1.0).astype(np.float32)
-        self.action_high = np.where(limited, ctrl_range[:, 1], 1.0).astype(np.float32)
+        self._set_action_bounds(self.brax_env.sys.mj_model)
         self.observation_size = int(jax.eval_shape(self.brax_env.reset, jax.random.PRNGKey(0)).obs.shape[-1])
 
     @property
     def mj_model(self):
         """The C MuJoCo model (for rendering)."""
         return self.brax_env.sys.mj_model
-
-    def _wrap(self, brax_state, steps: jax.Array) -> State:
-        terminated = jnp.asarray(brax_state.done) > 0.5
-        return State(
-            physics=brax_state,
-            obs=brax_state.obs,
-            reward=jnp.asarray(brax_state.reward, jnp.float32),
-            done=time_limit(steps, terminated, self.episode_length),
-            terminated=terminated,
-            steps=steps,
-        )
-
-    def reset(self, key: jax.Array) -> State:
-        return self._wrap(self.brax_env.reset(key), jnp.zeros((), jnp.int32))
-
-    def step(self, state: State, action: jax.Array) -> State:
-        action = jnp.clip(action, self.action_low, self.action_high)
-        return self._wrap(self.brax_env.step(state.physics, action), state.steps + 1)

@@ -17,10 +17,8 @@ Playground's ``done`` and ``done`` adds the limit, as for Brax's tasks.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-from pes_rl.envs.base import State, quiet_mjx_import, time_limit
+from pes_rl.envs.base import UpstreamEnv, quiet_mjx_import
 
 # Every task of Playground 0.2.0's DM Control suite (mujoco_playground.dm_control_suite.ALL_ENVS;
 # a test checks the two agree). Names only: playground itself is imported on first use.
@@ -49,10 +47,8 @@ def dm_control_suite():
     return suite
 
 
-class PlaygroundEnv:
+class PlaygroundEnv(UpstreamEnv):
     """A Playground DM Control task, without auto-reset (see module docstring)."""
-
-    backend = "mjx"
 
     def __init__(self, name: str, episode_length: int = 1000, impl: str | None = None):
         """``impl``: ``"jax"``, ``"warp"``, or None for Playground's own default for the task."""
@@ -64,14 +60,12 @@ class PlaygroundEnv:
         overrides = {} if impl is None else {"impl": impl}
         self.name = name
         self.playground_env = suite.load(name, config_overrides=overrides)
+        self.upstream = self.playground_env
         self.impl = str(self.playground_env.mjx_model.impl.value)
         self.episode_length = int(episode_length)
         self.dt = float(self.playground_env.dt)
         self.action_size = int(self.playground_env.action_size)
-        model = self.playground_env.mj_model
-        limited = np.asarray(model.actuator_ctrllimited, dtype=bool)
-        self.action_low = np.where(limited, model.actuator_ctrlrange[:, 0], -1.0).astype(np.float32)
-        self.action_high = np.where(limited, model.actuator_ctrlrange[:, 1], 1.0).astype(np.float32)
+        self._set_action_bounds(self.playground_env.mj_model)
         obs = jax.eval_shape(self.playground_env.reset, jax.random.PRNGKey(0)).obs
         if not hasattr(obs, "shape") or len(obs.shape) != 1:  # vision / dict observations: not these tasks
             raise ValueError(f"env {name!r}: observations must be one flat array; got {obs}")
@@ -81,21 +75,3 @@ class PlaygroundEnv:
     def mj_model(self):
         """The C MuJoCo model (for rendering)."""
         return self.playground_env.mj_model
-
-    def _wrap(self, playground_state, steps: jax.Array) -> State:
-        terminated = jnp.asarray(playground_state.done) > 0.5
-        return State(
-            physics=playground_state,
-            obs=playground_state.obs,
-            reward=jnp.asarray(playground_state.reward, jnp.float32),
-            done=time_limit(steps, terminated, self.episode_length),
-            terminated=terminated,
-            steps=steps,
-        )
-
-    def reset(self, key: jax.Array) -> State:
-        return self._wrap(self.playground_env.reset(key), jnp.zeros((), jnp.int32))
-
-    def step(self, state: State, action: jax.Array) -> State:
-        action = jnp.clip(action, self.action_low, self.action_high)
-        return self._wrap(self.playground_env.step(state.physics, action), state.steps + 1)
