@@ -11,9 +11,14 @@ from pes_rl.config import PRESETS, ConfigError, make_config, preset
 def test_preset_trains_an_iteration(env):
     """The preset as given is a valid config; one iteration of it, cut to at most 4 pairs and 100-step
     episodes (Humanoid's 230 pairs take minutes on 2 cores), trains on its task."""
-    full = make_config(env=env, backend="gymnasium")
+    from pes_rl.envs import PLAYGROUND_NAMES
+
+    if env in PLAYGROUND_NAMES:
+        pytest.importorskip("mujoco_playground", reason="the playground extra is not installed")
+    backend = "mjx" if env in PLAYGROUND_NAMES else "gymnasium"
+    full = make_config(env=env, backend=backend)
     horizon = min(full.horizon, 100)
-    config = make_config(env=env, backend="gymnasium", num_pairs=min(full.num_pairs, 4), horizon=horizon,
+    config = make_config(env=env, backend=backend, num_pairs=min(full.num_pairs, 4), horizon=horizon,
                          truncation_length=min(full.truncation_length, horizon))
     assert (config.policy, config.sigma, config.lr) == (full.policy, full.sigma, full.lr)
     result = pes_rl.train(config, total_steps=config.steps_per_iteration, eval_episodes=1, run_dir=None,
