@@ -63,19 +63,28 @@ BUDGETS = {
 COLUMNS = ("task", "agent", "seed", "iteration", "env_steps", "wall_time", "eval_return_mean", "eval_return_std")
 
 
-def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
-            backend: str, mjx_impl: str | None = None) -> list[dict]:
-    """Train one seed; the evaluation rows of its learning curve (a Playground task on mjx)."""
+def task_config(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
+                backend: str, mjx_impl: str | None = None):
+    """One run's config: the task's preset for the agent; evaluations of the true return on
+    gymnasium, or on mjx for a Playground task (which trains there too), every ~eval_every_steps."""
+    import pes_rl
     from pes_rl.envs import PLAYGROUND_NAMES
 
     playground = task in PLAYGROUND_NAMES
-    import pes_rl
-
     config = pes_rl.make_config(env=task, agent=agent, seed=seed, total_steps=total_steps,
                                 backend="mjx" if playground else backend,
                                 eval_backend=None if playground else "gymnasium", mjx_impl=mjx_impl,
                                 eval_episodes=eval_episodes, checkpoint_every=0, progress_bar=False)
     config.eval_every = max(1, round(eval_every_steps / config.steps_per_iteration))
+    return config
+
+
+def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
+            backend: str, mjx_impl: str | None = None) -> list[dict]:
+    """Train one seed; the evaluation rows of its learning curve."""
+    import pes_rl
+
+    config = task_config(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl)
     result = pes_rl.train(config)
     return [{"task": task, "agent": agent, "seed": seed, **{k: r[k] for k in COLUMNS[3:]}}
             for r in result.metrics if r["eval_return_mean"] is not None]
