@@ -56,11 +56,13 @@ class RunLogger:
     """Writes rows to ``RUN_DIR/progress.csv`` and ``RUN_DIR/tb``; shows a tqdm bar.
 
     On resume, rows after ``resume_iteration`` (written after the checkpoint the
-    run resumes from) are dropped, so the CSV reads as one uninterrupted run.
+    run resumes from) are dropped, so the CSV reads as one uninterrupted run; its wall time goes
+    on from the last kept row's (:attr:`wall_time_offset`).
     """
 
     def __init__(self, run_dir: str | None, total_steps: int, initial_steps: int, progress_bar: bool, resume_iteration: int | None = None):
         self.run_dir = run_dir
+        self.wall_time_offset = 0.0  # seconds the run had trained before this process resumed it
         self.csv_file = None
         self.writer = None
         if run_dir is not None:
@@ -74,6 +76,8 @@ class RunLogger:
             header = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
             header.writeheader()
             header.writerows(kept)
+            if kept and kept[-1].get("wall_time"):
+                self.wall_time_offset = float(kept[-1]["wall_time"])
             atomic_write_text(path, text.getvalue())
             self.csv_file = open(path, "a", newline="")
             self.csv = csv.DictWriter(self.csv_file, fieldnames=COLUMNS)

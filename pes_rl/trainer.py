@@ -401,7 +401,7 @@ def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, en
             run.iteration += len(rows)
             run.env_steps += window_steps
             _raise_if_diverged(rows, first_iteration=run.iteration - len(rows) + 1)
-            row = _row(rows, run, window_steps, elapsed, time.perf_counter() - t_start)
+            row = _row(rows, run, window_steps, elapsed, logger.wall_time_offset + time.perf_counter() - t_start)
             done = run.env_steps >= config.total_steps
             # the trained state is saved before an evaluation or video can fail
             saved = _due(config.checkpoint_every, run.iteration, len(rows)) or done

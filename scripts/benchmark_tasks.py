@@ -15,6 +15,11 @@ their rows report returns at the budget:
   Swimmer also the seeds reaching 350 and the median steps to it (``SECOND_THRESHOLDS``);
 * ``TASK.png``: median evaluation return over seeds against env steps, with the min-max band.
 
+Each run trains in its own run dir, ``--run-dirs/TASK-AGENT-seedS-BUDGET``, with a checkpoint at
+every evaluation: a run killed midway (a 2e7-step Ant run takes hours) resumes there on the next
+call, and a finished one is read back from its ``progress.csv`` without training. Its policy stays
+there for ``pes-rl record``.
+
     python scripts/benchmark_tasks.py --tasks hopper halfcheetah --agents pes,nres,ars,es --seeds 5 6 7 8 9
 
 ``--jobs J`` trains J runs at once, each in its own process stepping its batch on
@@ -79,24 +84,52 @@ def task_config(task: str, agent: str, seed: int, total_steps: int, eval_every_s
     return config
 
 
+def run_dir_for(run_dirs: str, task: str, agent: str, seed: int, total_steps: int) -> str:
+    """Where one run trains and keeps its checkpoints."""
+    return os.path.join(run_dirs, f"{task}-{agent}-seed{seed}-{total_steps}")
+
+
+def evaluation_rows(run_dir: str) -> list[dict]:
+    """The evaluated rows of a run dir's ``progress.csv`` (a resumed run's rows included), as
+    ``iteration, env_steps, wall_time, eval_return_mean, eval_return_std``."""
+    path = os.path.join(run_dir, "progress.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [{"iteration": int(r["iteration"]), "env_steps": int(r["env_steps"]), "wall_time": float(r["wall_time"]),
+                 "eval_return_mean": float(r["eval_return_mean"]), "eval_return_std": float(r["eval_return_std"])}
+                for r in csv.DictReader(f) if r["eval_return_mean"]]
+
+
 def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
-            backend: str, mjx_impl: str | None = None) -> list[dict]:
-    """Train one seed; the evaluation rows of its learning curve."""
+            backend: str, mjx_impl: str | None = None, run_dir: str | None = None) -> list[dict]:
+    """Train one seed in ``run_dir`` (resuming it from its last checkpoint, or only reading it
+    back when it already ran its budget); the evaluation rows of its learning curve."""
     import pes_rl
+    from pes_rl import checkpoint
 
     config = task_config(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl)
-    result = pes_rl.train(config)
-    return [{"task": task, "agent": agent, "seed": seed, **{k: r[k] for k in COLUMNS[3:]}}
-            for r in result.metrics if r["eval_return_mean"] is not None]
+    if run_dir is None:
+        metrics = [r for r in pes_rl.train(config).metrics if r["eval_return_mean"] is not None]
+    else:
+        config.run_dir, config.checkpoint_every = run_dir, config.eval_every
+        metrics = evaluation_rows(run_dir)
+        if not metrics or metrics[-1]["env_steps"] < total_steps:
+            resume = os.path.isdir(run_dir) and checkpoint.latest_step(run_dir) is not None
+            # a dir without a checkpoint was killed before its first evaluation: start it again
+            # (pes-rl replaces only a run dir it created)
+            pes_rl.train(config, resume=resume, overwrite=os.path.isdir(run_dir) and not resume)
+            metrics = evaluation_rows(run_dir)
+    return [{"task": task, "agent": agent, "seed": seed, **{k: r[k] for k in COLUMNS[3:]}} for r in metrics]
 
 
 def _run_job(job: tuple) -> tuple:
     """One queued run in a worker process: (task, agent, seed, rows, wall seconds)."""
-    task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, threads = job
+    task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, threads, run_dir = job
     if threads is not None:  # read when the batch is built, after this
         os.environ["PES_RL_THREADS"] = str(threads)
     t0 = time.perf_counter()
-    rows = run_one(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl)
+    rows = run_one(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, run_dir)
     return task, agent, seed, rows, time.perf_counter() - t0
 
 
@@ -202,6 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mjx-impl", choices=["jax", "warp"], help="MJX's implementation (default: the env's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--out", default="runs/benchmark_tasks")
+    parser.add_argument("--run-dirs", default="runs/benchmark_runs",
+                        help="where each run trains and checkpoints (TASK-AGENT-seedS-BUDGET); an interrupted run "
+                             "resumes from it")
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0))
     if not 1 <= args.jobs <= cores:
@@ -216,8 +252,9 @@ def main(argv: list[str] | None = None) -> dict:
     # several at once share the cores; one at a time keeps the caller's PES_RL_THREADS (default: every core)
     threads = max(1, cores // args.jobs) if args.jobs > 1 else None
     jobs = [(task, agent, seed, args.total_steps or BUDGETS[task], args.eval_every_steps, args.eval_episodes,
-             args.backend, args.mjx_impl, threads) for task in args.tasks for agent in agents for seed in args.seeds
-            if (task, agent, seed) not in done]
+             args.backend, args.mjx_impl, threads,
+             run_dir_for(args.run_dirs, task, agent, seed, args.total_steps or BUDGETS[task]))
+            for task in args.tasks for agent in agents for seed in args.seeds if (task, agent, seed) not in done]
     for task, agent, seed, rows, wall in run_jobs(jobs, args.jobs):
         append_curves(path, rows)
         print(json.dumps({"task": task, "agent": agent, "seed": seed, "final": rows[-1]["eval_return_mean"],

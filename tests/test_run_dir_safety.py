@@ -191,3 +191,6 @@ def test_progress_csv_keeps_its_rows_when_resumed(tmp_path):
     pes_rl.train(**{**TINY, "total_steps": 1600, "checkpoint_every": 5}, run_dir=str(run), resume=True)
     resumed = (run / "progress.csv").read_text().splitlines()
     assert [r.split(",")[:2] for r in resumed] == [r.split(",")[:2] for r in rows]
+    # the wall time goes on from iteration 15's, as in one uninterrupted run
+    wall = [float(r.split(",")[2]) for r in resumed[1:]]
+    assert wall == sorted(wall) and wall[15] > wall[14] > 0, wall

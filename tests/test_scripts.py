@@ -47,7 +47,7 @@ def test_reproduce_swimmer_smoke(tmp_path):
 def test_benchmark_tasks_smoke(tmp_path):
     cmd = [sys.executable, str(SCRIPTS / "benchmark_tasks.py"), "--tasks", "inverted_pendulum", "--agents", "pes",
            "--seeds", "5", "6", "--total-steps", "16000", "--eval-every-steps", "8000", "--eval-episodes", "1",
-           "--out", str(tmp_path)]
+           "--out", str(tmp_path), "--run-dirs", str(tmp_path / "runs")]
     jobs = ["--jobs", "2"] if len(os.sched_getaffinity(0)) >= 2 else []  # two seeds at once, in worker processes
     out = subprocess.run(cmd + jobs, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -64,14 +64,38 @@ def test_benchmark_tasks_smoke(tmp_path):
     assert again.returncode == 0 and (tmp_path / "curves.csv").read_text().splitlines() == rows
 
 
-def test_benchmark_summary_counts_swimmers_steps_to_350():
-    """Swimmer's summary also gives the seeds reaching 350 and the median steps to it (a seed
-    that never did counts as slowest)."""
+def _benchmark_module():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("benchmark_tasks", SCRIPTS / "benchmark_tasks.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_benchmark_run_resumes_from_its_run_dir(tmp_path):
+    """A benchmark run stopped partway (here: its budget reached at 20k of 40k env steps) resumes
+    from its run dir's checkpoint to exactly the curve of a run that was never stopped, and a
+    finished run is read back without training."""
+    bench = _benchmark_module()
+    args = ("inverted_pendulum", "pes", 5)
+    part = bench.run_one(*args, 20000, 8000, 1, "gymnasium", run_dir=str(tmp_path / "run"))
+    assert part[-1]["env_steps"] < 40000
+    resumed = bench.run_one(*args, 40000, 8000, 1, "gymnasium", run_dir=str(tmp_path / "run"))
+    whole = bench.run_one(*args, 40000, 8000, 1, "gymnasium", run_dir=str(tmp_path / "whole"))
+    assert resumed[:len(part)] == part and len(resumed) > len(part)
+    key = [(r["iteration"], r["env_steps"], r["eval_return_mean"]) for r in resumed]
+    assert key == [(r["iteration"], r["env_steps"], r["eval_return_mean"]) for r in whole]
+    progress = tmp_path / "run" / "progress.csv"
+    before = progress.stat().st_mtime_ns
+    assert bench.run_one(*args, 40000, 8000, 1, "gymnasium", run_dir=str(tmp_path / "run")) == resumed
+    assert progress.stat().st_mtime_ns == before
+
+
+def test_benchmark_summary_counts_swimmers_steps_to_350():
+    """Swimmer's summary also gives the seeds reaching 350 and the median steps to it (a seed
+    that never did counts as slowest)."""
+    bench = _benchmark_module()
     returns = {5: [100, 330, 360], 6: [200, 340, 345], 7: [300, 355, 356]}  # evaluations at 4k, 8k, 12k steps
     curves = [{"task": "swimmer", "agent": "pes", "seed": seed, "iteration": i, "env_steps": 4000 * (i + 1),
                "wall_time": 1.0, "eval_return_mean": float(r), "eval_return_std": 0.0}
