@@ -60,8 +60,13 @@ class RunLogger:
     on from the last kept row's (:attr:`wall_time_offset`).
     """
 
-    def __init__(self, run_dir: str | None, total_steps: int, initial_steps: int, progress_bar: bool, resume_iteration: int | None = None):
+    def __init__(self, run_dir: str | None, total_steps: int, initial_steps: int, progress_bar: bool,
+                 resume_iteration: int | None = None, *, columns: tuple[str, ...] = COLUMNS,
+                 x_key: str = "env_steps", desc: str = "pes"):
+        """``columns``: progress.csv's; ``x_key``: the column the bar counts (to ``total_steps``)
+        and TensorBoard plots against (a training run's env steps; an unroll run's iterations)."""
         self.run_dir = run_dir
+        self.columns, self.x_key = columns, x_key
         self.wall_time_offset = 0.0  # seconds the run had trained before this process resumed it
         self.csv_file = None
         self.writer = None
@@ -73,18 +78,19 @@ class RunLogger:
                     kept = [r for r in csv.DictReader(f) if _iteration(r) is not None and _iteration(r) <= resume_iteration]
             # the kept rows replace the file in one rename: a kill here never leaves a truncated log
             text = io.StringIO()
-            header = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
+            header = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
             header.writeheader()
             header.writerows(kept)
             if kept and kept[-1].get("wall_time"):
                 self.wall_time_offset = float(kept[-1]["wall_time"])
             atomic_write_text(path, text.getvalue())
             self.csv_file = open(path, "a", newline="")
-            self.csv = csv.DictWriter(self.csv_file, fieldnames=COLUMNS)
+            self.csv = csv.DictWriter(self.csv_file, fieldnames=columns)
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(os.path.join(run_dir, "tb"))
-        self.bar = make_progress_bar(total_steps, unit="step", desc="pes", enabled=progress_bar, initial=initial_steps)
+        unit = "step" if x_key.endswith("steps") else x_key
+        self.bar = make_progress_bar(total_steps, unit=unit, desc=desc, enabled=progress_bar, initial=initial_steps)
         # the bar's two returns, each kept until a newer one comes: the mean return of the training
         # episodes that ended in the last logged chunk, and the last evaluation's mean return
         self.train_return: float | None = None
@@ -92,24 +98,24 @@ class RunLogger:
 
     def log(self, row: dict) -> None:
         if self.csv_file is not None:
-            self.csv.writerow({k: ("" if row.get(k) is None or (isinstance(row.get(k), float) and math.isnan(row[k])) else row[k]) for k in COLUMNS})
+            self.csv.writerow({k: ("" if row.get(k) is None or (isinstance(row.get(k), float) and math.isnan(row[k])) else row[k]) for k in self.columns})
             self.csv_file.flush()
         if self.writer is not None:
             for k, v in row.items():
-                if k in ("iteration", "env_steps") or v is None:
+                if k in ("iteration", self.x_key) or v is None:
                     continue
                 if isinstance(v, list):  # a vector metric: one curve per entry (e.g. per window index)
                     for j, x in enumerate(v, start=1):
                         if math.isfinite(x):
-                            self.writer.add_scalar(f"{k}/{j}", x, row["env_steps"])
+                            self.writer.add_scalar(f"{k}/{j}", x, row[self.x_key])
                 elif not (isinstance(v, float) and math.isnan(v)):
-                    self.writer.add_scalar(k, v, row["env_steps"])
+                    self.writer.add_scalar(k, v, row[self.x_key])
         if _finite(row.get("train_episode_return")):
             self.train_return = row["train_episode_return"]
         if _finite(row.get("eval_return_mean")):
             self.eval_return = row["eval_return_mean"]
         self.bar.set_postfix(self.postfix(row["steps_per_s"]), refresh=False)
-        self.bar.update(max(0, min(row["env_steps"], self.bar.total) - self.bar.n))
+        self.bar.update(max(0, min(row[self.x_key], self.bar.total) - self.bar.n))
 
     def postfix(self, steps_per_s: float) -> dict[str, str]:
         """The bar's fields: ``sps`` (env steps/s of the last chunk), ``train_return`` (mean return of

@@ -24,7 +24,8 @@ from pes_rl.config import ConfigError
 MARKER = ".pes_rl_run"
 LOCK = ".pes_rl.lock"
 # Everything pes-rl writes into a run dir; anything else in it is the user's and is never removed.
-OWN_ENTRIES = ("config.json", "progress.csv", "tb", "checkpoints", "damaged_checkpoints", "videos", MARKER)
+OWN_ENTRIES = ("config.json", "unroll.json", "progress.csv", "tb", "checkpoints", "damaged_checkpoints", "videos",
+               MARKER)  # unroll.json: pes_rl.unroll.optimize's settings
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -68,14 +69,15 @@ def _protected(run_dir: str) -> str | None:
     return None
 
 
-def check_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
-    """Refuse, before anything is written, a run dir this run may not use (one-line ConfigError)."""
+def check_run_dir(run_dir: str, resume: bool, overwrite: bool, settings_file: str = "config.json") -> None:
+    """Refuse, before anything is written, a run dir this run may not use (one-line ConfigError);
+    a resumed dir must hold the run's ``settings_file``."""
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise ConfigError(f"run_dir {run_dir!r} exists and is not a directory")
     exists = os.path.isdir(run_dir) and bool(os.listdir(run_dir))
     if resume:
-        if not os.path.isfile(os.path.join(run_dir, "config.json")):
-            raise ConfigError(f"resume: {run_dir!r} has no config.json; nothing to resume")
+        if not os.path.isfile(os.path.join(run_dir, settings_file)):
+            raise ConfigError(f"resume: {run_dir!r} has no {settings_file}; nothing to resume")
         return
     if not exists:
         parent = os.path.dirname(os.path.abspath(run_dir))
@@ -132,11 +134,11 @@ class RunDirLock:
         self.release()
 
 
-def open_run_dir(run_dir: str, resume: bool, overwrite: bool) -> RunDirLock:
+def open_run_dir(run_dir: str, resume: bool, overwrite: bool, settings_file: str = "config.json") -> RunDirLock:
     """Check ``run_dir`` (:func:`check_run_dir`), create it with its marker if new, take its lock,
     and for ``overwrite`` clear pes-rl's own entries (under the lock, so a live run is never
     cleared). Returns the held lock; the caller releases it when the run ends."""
-    check_run_dir(run_dir, resume, overwrite)
+    check_run_dir(run_dir, resume, overwrite, settings_file)
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as e:
@@ -146,7 +148,7 @@ def open_run_dir(run_dir: str, resume: bool, overwrite: bool) -> RunDirLock:
     lock = RunDirLock(run_dir).acquire()
     try:
         if overwrite and not resume:
-            check_run_dir(run_dir, resume, overwrite)  # again, now that no other writer can change it
+            check_run_dir(run_dir, resume, overwrite, settings_file)  # again, now that no other writer can change it
             for name in OWN_ENTRIES:
                 path = os.path.join(run_dir, name)
                 if name == MARKER or not os.path.lexists(path):

@@ -1,9 +1,10 @@
 """Influence balancing (PES paper, Fig. 3): PES and NRES find the long-unroll optimum; truncated methods don't.
 
 The task (docs/estimator.md): s ∈ R^23, s_0 = 1, s_{t+1} = A s_t + θ b, loss ½(s[0] − 1)² after every
-step, online (never reset). Methods, each one iteration per K-step window from the running state:
-PES, truncated ES (TES) and NRES with K = 1 through pes_rl's own agents (the task is a JaxEnv whose
-action is θ), and truncated backprop (TBPTT, ``jax.grad`` through the window) with K = 1, 10, 100.
+step, online (never reset). Methods, each one iteration per K-step window from the running state,
+all through :mod:`pes_rl.unroll` (the task is an ``init``/``unroll_step`` pair): PES, truncated ES
+(TES) and NRES with K = 1, and truncated backprop (TBPTT, ``jax.grad`` through the window) with
+K = 1, 10, 100.
 
 The exact optimum: with θ fixed the state converges to s* = (I − A)^{-1} b θ, so the long-run
 loss is 0 at θ* = 1 / ((I − A)^{-1} b)[0] = 1 / (2 Σ b) = −1/6; the 500-step unroll from s_0
@@ -23,13 +24,12 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from pes_rl.agents import estimators, jax_unroll
-from pes_rl.agents.pes import PES, PESConfig
-from pes_rl.envs.influence import InfluenceBalancing, influence_matrices
+import pes_rl.unroll as pu
+from pes_rl.envs.influence import influence_matrices
 
 LONG_UNROLL = 500
+ONLINE = 2**30  # the unroll's horizon: never reached, so the systems never restart
 
 
 def long_unroll_loss(theta: jax.Array) -> jax.Array:
@@ -49,52 +49,35 @@ def optima() -> tuple[float, float]:
     return steady, float((1.0 - s0) / d)
 
 
+def system():
+    """Influence balancing as an unrolled system (:mod:`pes_rl.unroll`): θ drives ``s' = A s + θ b``."""
+    a, b = influence_matrices()
+
+    def init(key, theta):
+        return jnp.ones(a.shape[0])
+
+    def unroll_step(s, theta, key):
+        s = a @ s + theta[0] * b
+        return s, 0.5 * (s[0] - 1.0) ** 2, False
+
+    return init, unroll_step
+
+
 def run_es_family(estimator: str, pairs: int, sigma: float, lr: float, iterations: int, theta0: float, seed: int):
-    """θ per iteration and the per-iteration spread of the per-particle estimates."""
-    env = InfluenceBalancing(episode_length=2**30)  # online: never resets
-    window = jax_unroll.make_window(env, lambda th, obs: th, 1, False, True)
-    agent = PES(PESConfig(num_pairs=pairs, sigma=sigma, truncation_length=1, estimator=estimator), optax.sgd(lr))
-    key = jax.random.PRNGKey(seed)
-    state = agent.init(jnp.array([theta0], jnp.float32), key, env.observation_size)
-    particles = jax_unroll.init_particles(env, jax.random.split(key, pairs))
-
-    def step(carry, _):
-        state, particles = carry
-        state, eps = agent.ask(state)
-        particles, out = jax.vmap(window, in_axes=(0, None, 0))(state.params + eps, state.normalizer, particles)
-        xi = state.accumulator if estimator == "pes" else jnp.zeros_like(eps)
-        per_particle = estimators.pes_particle_estimates(xi, eps, out["rewards"], out["dones"], sigma)
-        result = jax_unroll.window_result(out)
-        state, _ = agent.tell(state, eps, result)
-        spread = estimators.relative_spread(per_particle)
-        return (state, particles), (state.params[0], spread)
-
-    _, (thetas, spreads) = jax.jit(lambda c: jax.lax.scan(step, c, None, length=iterations))((state, particles))
-    return np.asarray(thetas), np.asarray(spreads)
+    """θ per iteration and the per-iteration spread of the per-particle estimates (K = 1, online)."""
+    result = pu.optimize(*system(), jnp.array([theta0]), horizon=ONLINE, truncation_length=1, num_pairs=pairs,
+                         sigma=sigma, lr=lr, iterations=iterations, estimator=estimator, stagger=False, seed=seed)
+    return result.thetas[:, 0], result.metrics["grad_spread"]
 
 
 def run_tbptt(k: int, lr: float, iterations: int, theta0: float):
     """Online truncated backprop: each iteration unrolls K steps from the running state and
-    follows ``jax.grad`` of their mean loss through those K steps only (the mean keeps one
-    learning rate meaningful across K; with K = 1 it equals the ES methods' per-window sum)."""
-    a, b = influence_matrices()
-
-    def window_loss(theta, s):
-        def f(s, _):
-            s = a @ s + theta * b
-            return s, 0.5 * (s[0] - 1.0) ** 2
-
-        s, losses = jax.lax.scan(f, s, None, length=k)
-        return jnp.mean(losses), s
-
-    def step(carry, _):
-        theta, s = carry
-        grad, s_next = jax.grad(window_loss, has_aux=True)(theta, jax.lax.stop_gradient(s))
-        theta = theta - lr * grad
-        return (theta, s_next), theta
-
-    _, thetas = jax.jit(lambda c: jax.lax.scan(step, c, None, length=iterations))((jnp.float32(theta0), jnp.ones(23)))
-    return np.asarray(thetas)
+    follows ``jax.grad`` of their loss through those K steps only. The API differentiates the
+    window's sum; ``lr / K`` makes it the step on their mean, so one learning rate is meaningful
+    across K (with K = 1 it equals the ES methods' per-window sum)."""
+    result = pu.optimize(*system(), jnp.array([theta0]), horizon=ONLINE, truncation_length=k, num_pairs=1,
+                         lr=lr / k, iterations=iterations, estimator="tbptt", stagger=False)
+    return result.thetas[:, 0]
 
 
 def main(argv: list[str] | None = None) -> dict:

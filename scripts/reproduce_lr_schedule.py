@@ -9,7 +9,7 @@ finite). Every unroll starts from the same initial weights, so L is a determinis
 and its surface is computed exactly on a grid; large learning rates make it chaotic.
 
 Methods, from the same θ start, each with Adam on θ, at the same compute (inner steps per
-particle): PES and truncated ES (TES) through :mod:`pes_rl.unroll` with K-step truncations;
+particle), all through :mod:`pes_rl.unroll`: PES and truncated ES (TES) with K-step truncations;
 truncated backprop (TBPTT, ``jax.grad`` through K inner steps from the running state, online);
 full-unroll ES (K = T, fewer updates). Writes ``OUT/surface.png`` (the surface with the four
 trajectories), ``OUT/trajectories.csv`` and ``OUT/summary.json`` (each method's final θ and its
@@ -92,31 +92,6 @@ def meta_loss(theta: jax.Array, horizon: int) -> jax.Array:
     return jnp.mean(jax.lax.scan(step, init(None, theta), None, length=horizon)[1])
 
 
-def run_tbptt(theta0, horizon: int, k: int, iterations: int, optimizer) -> np.ndarray:
-    """Online truncated backprop: each iteration differentiates the mean loss of the next K inner
-    steps from the running state (held fixed), steps θ, and restarts the run every T steps."""
-    init, unroll_step = make_system(horizon)
-
-    def window_loss(theta, state):
-        def step(state, _):
-            state, loss, _ = unroll_step(state, theta, None)
-            return state, loss
-
-        state, losses = jax.lax.scan(step, state, None, length=k)
-        return jnp.mean(losses), state
-
-    def body(carry, _):
-        theta, opt_state, state = carry
-        grad, state = jax.grad(window_loss, has_aux=True)(theta, jax.lax.stop_gradient(state))
-        updates, opt_state = optimizer.update(grad, opt_state, theta)
-        theta = optax.apply_updates(theta, updates)
-        state = jax.lax.cond(state[1] >= horizon, lambda: init(None, theta), lambda: state)
-        return (theta, opt_state, state), theta
-
-    carry = (theta0, optimizer.init(theta0), init(None, theta0))
-    return np.asarray(jax.jit(lambda c: jax.lax.scan(body, c, None, length=iterations)[1])(carry))
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--horizon", type=int, default=100, help="T, inner steps of one training run")
@@ -151,7 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
         result = pu.optimize(init, unroll_step, theta0, truncation_length=k, iterations=iterations,
                              estimator=estimator, optimizer=optax.adam(args.meta_lr), **common)
         trajectories[name] = result.thetas
-    trajectories[f"TBPTT K={K}"] = run_tbptt(theta0, T, K, args.iterations, optax.adam(args.meta_lr))
+    # one deterministic system, online: TBPTT through the same API (K steps of backprop per update)
+    trajectories[f"TBPTT K={K}"] = pu.optimize(init, unroll_step, theta0, horizon=T, truncation_length=K, num_pairs=1,
+                                               stagger=False, iterations=args.iterations, estimator="tbptt",
+                                               optimizer=optax.adam(args.meta_lr)).thetas
 
     exact = jax.jit(lambda th: meta_loss(th, T))
     summary = {
