@@ -65,3 +65,19 @@ def episode_return(theta: jax.Array, episode_length: int) -> jax.Array:
 
     _, rewards = jax.lax.scan(step, jnp.ones(DIM), None, length=episode_length)
     return jnp.sum(rewards)
+
+
+def unrolled_system() -> tuple:
+    """The task as ``(init, unroll_step)`` for :func:`pes_rl.unroll.optimize`: ``init`` gives
+    ``s_0 = 1``, ``unroll_step(s, θ, key)`` steps ``s' = A s + θ_0 b`` with loss ``½ (s'[0] - 1)²``
+    and never ends early."""
+    a, b = influence_matrices()
+
+    def init(key: jax.Array, theta: jax.Array) -> jax.Array:
+        return jnp.ones(DIM)
+
+    def unroll_step(s: jax.Array, theta: jax.Array, key: jax.Array):
+        s = a @ s + theta[0] * b
+        return s, 0.5 * (s[0] - 1.0) ** 2, False
+
+    return init, unroll_step

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import pes_rl.unroll as pu
-from pes_rl.envs.influence import influence_matrices
+from pes_rl.envs.influence import influence_matrices, unrolled_system
 
 LONG_UNROLL = 500
 ONLINE = 2**30  # the unroll's horizon: never reached, so the systems never restart
@@ -49,23 +49,9 @@ def optima() -> tuple[float, float]:
     return steady, float((1.0 - s0) / d)
 
 
-def system():
-    """Influence balancing as an unrolled system (:mod:`pes_rl.unroll`): θ drives ``s' = A s + θ b``."""
-    a, b = influence_matrices()
-
-    def init(key, theta):
-        return jnp.ones(a.shape[0])
-
-    def unroll_step(s, theta, key):
-        s = a @ s + theta[0] * b
-        return s, 0.5 * (s[0] - 1.0) ** 2, False
-
-    return init, unroll_step
-
-
 def run_es_family(estimator: str, pairs: int, sigma: float, lr: float, iterations: int, theta0: float, seed: int):
     """θ per iteration and the per-iteration spread of the per-particle estimates (K = 1, online)."""
-    result = pu.optimize(*system(), jnp.array([theta0]), horizon=ONLINE, truncation_length=1, num_pairs=pairs,
+    result = pu.optimize(*unrolled_system(), jnp.array([theta0]), horizon=ONLINE, truncation_length=1, num_pairs=pairs,
                          sigma=sigma, lr=lr, iterations=iterations, estimator=estimator, stagger=False, seed=seed)
     return result.thetas[:, 0], result.metrics["grad_spread"]
 
@@ -75,7 +61,7 @@ def run_tbptt(k: int, lr: float, iterations: int, theta0: float):
     follows ``jax.grad`` of their loss through those K steps only. The API differentiates the
     window's sum; ``lr / K`` makes it the step on their mean, so one learning rate is meaningful
     across K (with K = 1 it equals the ES methods' per-window sum)."""
-    result = pu.optimize(*system(), jnp.array([theta0]), horizon=ONLINE, truncation_length=k, num_pairs=1,
+    result = pu.optimize(*unrolled_system(), jnp.array([theta0]), horizon=ONLINE, truncation_length=k, num_pairs=1,
                          lr=lr / k, iterations=iterations, estimator="tbptt", stagger=False)
     return result.thetas[:, 0]
 

@@ -8,20 +8,10 @@ import pytest
 
 import pes_rl.unroll as pu
 from pes_rl.config import ConfigError
-from pes_rl.envs.influence import episode_return, influence_matrices
+from pes_rl.envs.influence import episode_return, unrolled_system
 
 T, K, THETA = 20, 5, 0.5  # K divides T: W = 4 windows an unroll
-A, B = influence_matrices()
-
-
-def init(key, theta):
-    return jnp.ones(A.shape[0])
-
-
-def unroll_step(s, theta, key):
-    """Influence balancing (Tallec & Ollivier) in the unroll API's vocabulary."""
-    s = A @ s + theta[0] * B
-    return s, 0.5 * (s[0] - 1.0) ** 2, False
+init, unroll_step = unrolled_system()  # influence balancing (Tallec & Ollivier) in the unroll API's vocabulary
 
 
 def seed_means(estimator: str, seeds: int = 6, iterations: int = 44) -> np.ndarray:
