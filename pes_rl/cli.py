@@ -391,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     command = {"train": _cmd_train, "eval": _cmd_eval, "record": _cmd_record, "bench": _cmd_bench}[args.command]
+    if args.command != "bench":  # bench reports compilation time: it compiles afresh
+        from pes_rl import compile_cache
+
+        compile_cache.enable()
     try:
         with _stdout_to_stderr() if getattr(args, "json", False) else contextlib.nullcontext():
             return command(args)

@@ -57,22 +57,13 @@ import numpy as np
 import optax
 
 import pes_rl.unroll as pu
+from pes_rl import compile_cache
 
 SIZES = (64, 32, 32, 10)  # the MLP's layer widths: 8x8 pixels in, 10 classes out
 LAYERS = len(SIZES) - 1
 TENSORS = 2 * LAYERS  # (W, b) per layer
 SPLIT_SEED = 0
 EVAL_KEY = 10_000  # eval runs use PRNGKey(EVAL_KEY + j): disjoint from the meta-training keys
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache, in ``$JAX_COMPILATION_CACHE_DIR`` or the repository's
-    (git-ignored) ``.jax_cache`` as the tests use: :func:`pes_rl.unroll.optimize` jits a fresh
-    closure per call, so without it every seed recompiles the same program (~15 s on a CPU)."""
-    jax.config.update("jax_compilation_cache_dir", os.environ.get("JAX_COMPILATION_CACHE_DIR",
-                                                                  os.path.join(REPO, ".jax_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 # ---------------------------------------------------------------- data
@@ -487,7 +478,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.horizon % args.truncation_length:
         parser.error("--horizon must be a multiple of --truncation-length (no idle steps at an unroll's end)")
     os.makedirs(args.out, exist_ok=True)
-    enable_compilation_cache()
+    # optimize() jits a fresh closure per call: without the cache every seed recompiles (~15 s)
+    compile_cache.enable()
     data = load_split()
     tic = time.perf_counter()
     results = {"settings": vars(args), "data": {"train": int(data.x_train.shape[0]), "val": int(data.x_val.shape[0]),
