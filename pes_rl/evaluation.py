@@ -22,9 +22,12 @@ def evaluate_gymnasium(
     seed: int,
     horizon: int,
     env_fn=None,
+    num_threads: int | None = None,
 ) -> np.ndarray:
-    """Returns of ``episodes`` full episodes on gymnasium; ``act`` maps a batch of obs to actions."""
-    env = envs.make(env_name, "gymnasium", num_envs=episodes, episode_length=horizon, env_fn=env_fn)
+    """Returns of ``episodes`` full episodes on gymnasium, one batch (C threads: ``num_threads``,
+    default every core); ``act`` maps a batch of obs to actions."""
+    env = envs.make(env_name, "gymnasium", num_envs=episodes, episode_length=horizon, env_fn=env_fn,
+                    num_threads=num_threads)
     try:
         seeds = np.array([episode_seed(seed + EVAL_SEED_OFFSET, i) for i in range(episodes)])
         obs = env.reset(seeds)

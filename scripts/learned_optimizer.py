@@ -23,10 +23,12 @@ the same compute (inner steps over all particles, PES's burn-in included): PES a
 with K-step truncations, full-unroll ES (K = T, fewer updates). Baseline: Adam on the inner task,
 its step tuned on a log-spaced grid by the same meta-loss on tuning seeds disjoint from the
 evaluation seeds. Evaluation: each final θ (and tuned Adam, and θ₀) trains the inner MLP from
-``--eval-seeds`` fresh inits, for T and for 2T steps (longer than meta-training saw), scored by the
-mean training loss over the run and by the final test accuracy (mean ± std over the seeds).
+``--eval-seeds`` fresh inits for 2T steps (twice what meta-training saw), scored over the first T steps
+and over all 2T by the mean training loss and by the test accuracy at the end (mean ± std over the
+runs; the same runs, init for init and minibatch for minibatch, for every optimizer). Repeated for
+``--seeds`` (the meta-training seeds).
 
-Writes ``OUT/summary.json``, ``OUT/meta_training.csv`` (per method and update: inner steps spent,
+Writes ``OUT/summary.json``, ``OUT/meta_training.csv`` (per method, seed and update: inner steps spent,
 the particles' mean loss per step, and the evaluated meta-loss at the curve points) and
 ``OUT/learned_optimizer.png`` (meta-training curves; inner training curves over 2T steps).
 
@@ -237,10 +239,12 @@ def make_system(data: Digits, batch_size: int) -> tuple[Callable, Callable]:
     return init, unroll_step
 
 
-def make_runner(data: Digits, batch_size: int, steps: int, rule: str) -> Callable:
-    """``run(h, keys (S, 2)) -> (losses (S, steps), final train loss (S,), final test acc (S,))``: S inner runs
-    from the keys' inits, each ``steps`` long, with the learned optimizer (``rule="lopt"``, h = θ) or Adam
-    (``rule="adam"``, h = its step), exactly the steps PES unrolls; losses are the meta-loss's terms."""
+def make_runner(data: Digits, batch_size: int, horizon: int, rule: str) -> Callable:
+    """``run(h, keys (S, 2)) -> (losses (S, 2T), train loss (S, 2), test acc (S, 2))``: S inner runs of 2T
+    steps from the keys' inits, with the learned optimizer (``rule="lopt"``, h = θ) or Adam (``rule="adam"``,
+    h = its step), the steps PES unrolls; losses are the meta-loss's terms, and the full training set's
+    loss and the test accuracy are taken after T and after 2T steps. One program serves both lengths:
+    each XLA compile takes seconds on a CPU."""
 
     def one(h, key):
         init_key, run_key = jax.random.split(key)
@@ -259,9 +263,14 @@ def make_runner(data: Digits, batch_size: int, steps: int, rule: str) -> Callabl
                 params, opt_state = lopt_step(h, params, grads, opt_state)
             return (params, opt_state), capped(loss)
 
-        (params, _), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(run_key, steps))
-        return (losses, capped(cross_entropy(params, data.x_train, data.y_train)),
-                accuracy(params, data.x_test, data.y_test))
+        keys = jax.random.split(run_key, 2 * horizon)
+        carry, losses, train_loss, test_acc = (params, opt_state), [], [], []
+        for half in (keys[:horizon], keys[horizon:]):
+            carry, part = jax.lax.scan(step, carry, half)
+            losses.append(part)
+            train_loss.append(capped(cross_entropy(carry[0], data.x_train, data.y_train)))
+            test_acc.append(accuracy(carry[0], data.x_test, data.y_test))
+        return jnp.concatenate(losses), jnp.stack(train_loss), jnp.stack(test_acc)
 
     return jax.jit(jax.vmap(one, in_axes=(None, 0)))
 
@@ -270,15 +279,21 @@ def run_keys(base: int, count: int) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(base + j) for j in range(count)])
 
 
-def scores(run: Callable, h, keys: jax.Array) -> dict:
-    """Mean ± std over the runs of the meta-loss (mean training loss over the run) and of the final
-    test accuracy and training loss, plus the mean per-step loss curve."""
-    losses, final_loss, test_acc = (np.asarray(a) for a in run(jnp.asarray(h, jnp.float32), keys))
-    meta = losses.mean(1)
-    return {"meta_loss": float(meta.mean()), "meta_loss_std": float(meta.std()), "meta_loss_runs": meta.tolist(),
-            "test_acc": float(test_acc.mean()), "test_acc_std": float(test_acc.std()),
-            "final_train_loss": float(final_loss.mean()), "final_train_loss_std": float(final_loss.std()),
-            "curve": losses.mean(0).tolist()}
+def scores(run: Callable, h, keys: jax.Array) -> dict[str, dict]:
+    """For the first T steps (``eval_T``) and all 2T (``eval_2T``) of each run: mean ± std over the runs of
+    the meta-loss (mean training loss over those steps), of the test accuracy and the training loss at their
+    end, each run's meta-loss, and the mean per-step loss curve."""
+    losses, train_loss, test_acc = (np.asarray(a) for a in run(jnp.asarray(h, jnp.float32), keys))
+    T = losses.shape[1] // 2
+    out = {}
+    for i, window in enumerate(("eval_T", "eval_2T")):
+        part = losses[:, :(i + 1) * T]
+        meta = part.mean(1)
+        out[window] = {"meta_loss": float(meta.mean()), "meta_loss_std": float(meta.std()),
+                       "meta_loss_runs": meta.tolist(), "test_acc": float(test_acc[:, i].mean()),
+                       "test_acc_std": float(test_acc[:, i].std()), "final_train_loss": float(train_loss[:, i].mean()),
+                       "final_train_loss_std": float(train_loss[:, i].std()), "curve": part.mean(0).tolist()}
+    return out
 
 
 # ---------------------------------------------------------------- driver
@@ -323,17 +338,16 @@ def main(argv: list[str] | None = None) -> dict:
     init, unroll_step = make_system(data, args.batch_size)
     theta0 = theta_init()
     eval_keys, tune_keys = run_keys(EVAL_KEY, args.eval_seeds), run_keys(TUNE_KEY, args.tune_seeds)
-    lopt = {steps: make_runner(data, args.batch_size, steps, "lopt") for steps in (T, 2 * T)}
-    adam = {steps: make_runner(data, args.batch_size, steps, "adam") for steps in (T, 2 * T)}
+    lopt, adam = (make_runner(data, args.batch_size, T, rule) for rule in ("lopt", "adam"))
 
     # Adam's step, tuned on the tuning seeds by the same meta-loss
     grid = np.logspace(args.adam_grid[0], args.adam_grid[1], int(args.adam_grid[2]))
-    grid_loss = [scores(adam[T], lr, tune_keys)["meta_loss"] for lr in grid]
+    grid_loss = [scores(adam, lr, tune_keys)["eval_T"]["meta_loss"] for lr in grid]
     best_lr = float(grid[int(np.argmin(grid_loss))])
     print(f"Adam grid: best step {best_lr:.2e}, tuning meta-loss {min(grid_loss):.4f}")
 
     budget = int(pu.stagger_windows(args.seeds[0], T, K, N).sum()) * K + args.iterations * 2 * N * K
-    adam_T = scores(adam[T], best_lr, eval_keys)
+    adam_scores = scores(adam, best_lr, eval_keys)
     methods, rows = {method: {} for method in args.methods}, []
     for seed in args.seeds:
         for method in args.methods:
@@ -347,14 +361,13 @@ def main(argv: list[str] | None = None) -> dict:
             seconds = time.perf_counter() - t0
             steps = result.burn_in_steps + 2 * N * k * np.arange(1, iterations + 1)
             points = curve_points(args.curve_points, iterations)
-            evaluated = {int(i): scores(lopt[T], result.thetas[i], eval_keys)["meta_loss"] for i in points}
+            evaluated = {int(i): scores(lopt, result.thetas[i], eval_keys)["eval_T"]["meta_loss"] for i in points}
             final = result.thetas[-1]
             r = {"theta": final.tolist(), "updates": iterations, "inner_steps": int(steps[-1]),
-                 "meta_train_seconds": round(seconds, 1), "eval_T": scores(lopt[T], final, eval_keys),
-                 "eval_2T": scores(lopt[2 * T], final, eval_keys),
+                 "meta_train_seconds": round(seconds, 1), **scores(lopt, final, eval_keys),
                  "curve": {"inner_steps": steps[points].tolist(), "meta_loss": list(evaluated.values())}}
             # paired with Adam: the same held-out inits and minibatches
-            diff = np.array(r["eval_T"]["meta_loss_runs"]) - np.array(adam_T["meta_loss_runs"])
+            diff = np.array(r["eval_T"]["meta_loss_runs"]) - np.array(adam_scores["eval_T"]["meta_loss_runs"])
             r["vs_adam_T"] = {"mean_difference": float(diff.mean()), "wins": int((diff < 0).sum()), "runs": len(diff)}
             methods[method][str(seed)] = r
             rows += [[method, seed, i + 1, int(steps[i]), float(result.losses[i]), evaluated.get(i, "")]
@@ -367,9 +380,9 @@ def main(argv: list[str] | None = None) -> dict:
         "settings": vars(args) | {"theta_size": THETA_SIZE, "hidden": HIDDEN, "step_mult": STEP_MULT},
         "data": {"train": int(data.x_train.shape[0]), "test": int(data.x_test.shape[0])},
         "budget_inner_steps": budget,
-        "theta0": {"eval_T": scores(lopt[T], theta0, eval_keys), "eval_2T": scores(lopt[2 * T], theta0, eval_keys)},
+        "theta0": scores(lopt, theta0, eval_keys),
         "adam": {"grid": grid.tolist(), "grid_meta_loss": grid_loss, "lr": best_lr,
-                 "eval_T": adam_T, "eval_2T": scores(adam[2 * T], best_lr, eval_keys)},
+                 **adam_scores},
         "methods": methods,
     }
     summary["seconds"] = round(time.perf_counter() - tic, 1)

@@ -30,16 +30,16 @@ def _finite(x) -> bool:
 
 
 def test_learned_optimizer_smoke(tmp_path):
-    """Every method at tiny sizes: the outputs exist and are finite, PES and ES spent the same compute
+    """PES and ES at tiny sizes (TES differs from PES only in the estimator's name): the outputs exist and are finite, PES and ES spent the same compute
     (to within one ES update), and the θ from 40 PES updates beats θ₀ (which makes no step) on the
     meta-loss of held-out inner runs, for T and for 2T steps (at seed 0 by about 1.4 nats; a broken
     estimator, system or optimizer leaves it at θ₀'s ln 10)."""
-    out = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
+    out = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--methods", "PES", "ES", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert _finite(summary)
-    assert set(summary["methods"]) == {"PES", "ES", "TES"}
+    assert set(summary["methods"]) == {"PES", "ES"}
     horizon, pairs = summary["settings"]["horizon"], summary["settings"]["num_pairs"]
     methods = {name: per_seed["0"] for name, per_seed in summary["methods"].items()}
     for name, m in methods.items():

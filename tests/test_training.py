@@ -48,6 +48,26 @@ def test_resume_is_bit_identical(tmp_path):
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, len(rows)))
 
 
+def test_background_evaluations_score_their_own_iterations_policy():
+    """Host evaluations run on a thread while training goes on: each row's evaluation is of the
+    θ its iteration ended with, not a later one. A 6-iteration run evaluating every iteration
+    scores iteration 3 as a run that ends there does, and a run stopped at a return it reaches
+    keeps every row in order up to where it ended."""
+    common = dict(env="swimmer", backend="gymnasium", seed=2, num_pairs=2, truncation_length=100, horizon=200,
+                  sigma=0.3, lr=0.5, eval_episodes=2, progress_bar=False)
+    every = pes_rl.train(total_steps=2400, eval_every=1, **common)  # 400 env steps an iteration
+    short = pes_rl.train(total_steps=1200, eval_every=0, **common)  # ends (and evaluates) at iteration 3
+    evals = [m["eval_return_mean"] for m in every.metrics]
+    assert [m["iteration"] for m in every.metrics] == [1, 2, 3, 4, 5, 6] and None not in evals
+    assert len(set(evals)) > 1, "θ changed between evaluations"
+    assert evals[2] == short.metrics[-1]["eval_return_mean"]
+    stopped = pes_rl.train(total_steps=2400, eval_every=1, stop_at_eval_return=evals[2], **common)
+    rows = stopped.metrics
+    assert [m["iteration"] for m in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 3
+    assert [m["eval_return_mean"] for m in rows] == evals[:len(rows)]
+    assert max(evals[:len(rows)]) >= evals[2] and stopped.env_steps == rows[-1]["env_steps"]
+
+
 def test_resume_refuses_a_changed_config(tmp_path):
     common = dict(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=50, horizon=200, sigma=0.3,
                   eval_every=0, progress_bar=False, total_steps=600, run_dir=str(tmp_path / "r"))
