@@ -140,7 +140,8 @@ def single_thread_steps_per_s(seconds: float = 1.0, env_name: str = ENV) -> floa
     return n / (time.perf_counter() - t0)
 
 
-def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: str = ENV) -> dict[str, Any]:
+def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: str = ENV,
+            mjx_impl: str | None = None) -> dict[str, Any]:
     """Raw MJX stepping: the vmapped env and policy in one jitted K-step scan per window.
 
     Episodes that end inside a window (a Brax task's termination, or the time limit) are
@@ -148,7 +149,7 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: 
     the same as stepping a live episode."""
     from pes_rl.policy_io import build_policy
 
-    config = _config("mjx", num_pairs, truncation_length, env=env_name)
+    config = _config("mjx", num_pairs, truncation_length, env=env_name, mjx_impl=mjx_impl)
     P = config.num_particles
     env = envs.make(env_name, "mjx", episode_length=config.horizon, impl=config.mjx_impl)
     policy, flat0, unravel = build_policy(config, env.observation_size, env.action_size, env.action_low, env.action_high)
@@ -178,11 +179,12 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: 
 
 
 def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: int = 4, chunk: int = 1,
-             env_name: str = ENV) -> dict[str, Any]:
+             env_name: str = ENV, mjx_impl: str | None = None) -> dict[str, Any]:
     """Env steps/s of :func:`pes_rl.train` after its first chunk (compilation), logging on."""
     from pes_rl.trainer import train
 
-    config = _config(backend, num_pairs, truncation_length, env=env_name, log_every=chunk)
+    extra = {"mjx_impl": mjx_impl} if mjx_impl else {}
+    config = _config(backend, num_pairs, truncation_length, env=env_name, log_every=chunk, **extra)
     total = config.steps_per_iteration * chunk * (iterations + 1)
     with tempfile.TemporaryDirectory() as run_dir:
         t0 = time.perf_counter()
@@ -232,21 +234,34 @@ def threaded_env_names() -> list[str]:
 
 
 def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, truncation_length: int = 200,
-        memory: bool = True, vector: bool = False, scaling: bool = False, log=print, env: str = ENV) -> dict[str, Any]:
+        memory: bool = True, vector: bool = False, scaling: bool = False, log=print, env: str = ENV,
+        mjx_impls: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the nested dict ``pes-rl bench --json`` prints.
 
     ``num_pairs``: batch sizes in pairs (the gymnasium backend takes the first; mjx
     measures each, a batch-size curve). Default: 256 pairs for gymnasium, 32 for mjx on
     a CPU, 512..32768 on a GPU. ``env``: the task (a short name of
-    :func:`threaded_env_names`); other than Swimmer, the default on a CPU is the
-    gymnasium backend only (compiling a Brax task on the CPU takes minutes).
+    :func:`threaded_env_names`, or a MuJoCo Playground task, mjx only); other than Swimmer,
+    the default on a CPU is the gymnasium backend only (compiling a Brax task on the CPU
+    takes minutes). ``mjx_impls``: MJX's implementations to measure side by side (default:
+    the env's own, :func:`pes_rl.envs.default_impl`); the first is reported as ``mjx``, each
+    other as ``mjx_<impl>``, every entry naming its ``impl``.
 
     Raises:
-      ValueError: an unknown ``env``.
+      ValueError: an unknown ``env`` or implementation.
     """
-    if env not in threaded_env_names():
-        raise ValueError(f"env must be one of {', '.join(threaded_env_names())}; got {env!r}")
+    playground = env in envs.PLAYGROUND_NAMES
+    if env not in threaded_env_names() and not playground:
+        raise ValueError(f"env must be one of {', '.join(threaded_env_names() + list(envs.PLAYGROUND_NAMES))}; "
+                         f"got {env!r}")
+    for impl in mjx_impls or ():
+        if impl not in envs.IMPLS:
+            raise ValueError(f"mjx_impl must be one of {', '.join(envs.IMPLS)}; got {impl!r}")
     gpu = envs.accelerator_available()
+    if playground:
+        if backends and backends != ["mjx"]:
+            raise ValueError(f"backend: env {env!r} (MuJoCo Playground) runs on mjx only")
+        backends = ["mjx"]
     if env != ENV and not gpu:
         backends = backends or ["gymnasium"]
     backends = backends or (["mjx"] if gpu else ["gymnasium", "mjx"])
@@ -266,14 +281,14 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
             log(f"gymnasium vector env (SyncVectorEnv), {env}: raw stepping")
             raw = raw_host(n, truncation_length, windows=1, threaded=False, env_name=env)
             report["cpu"]["gymnasium_vector"] = {**raw}
-    if "mjx" in backends:
+    for i, impl in enumerate(mjx_impls or [envs.default_impl(env)] if "mjx" in backends else []):
         sizes = list(num_pairs) if num_pairs else (list(GPU_PAIRS) if gpu else [CPU_PAIRS["mjx"]])
         curve = []
         for n in sizes:
-            log(f"mjx, {env}: {2 * n} envs, raw stepping (compiling)")
-            raw = raw_mjx(n, truncation_length, windows=2 if gpu else 3, env_name=env)
+            log(f"mjx ({impl}), {env}: {2 * n} envs, raw stepping (compiling)")
+            raw = raw_mjx(n, truncation_length, windows=2 if gpu else 3, env_name=env, mjx_impl=impl)
             # each figure as soon as it exists: a run stopped at its time limit keeps what it measured
-            log(f"mjx, {env}: {2 * n} envs, raw {raw['raw_steps_per_s']:,.0f} steps/s "
+            log(f"mjx ({impl}), {env}: {2 * n} envs, raw {raw['raw_steps_per_s']:,.0f} steps/s "
                 f"(compiling {raw['raw_warmup_s']:.1f} s); PES loop (compiling)")
             # One iteration per jitted call on a GPU (an iteration there costs seconds, so the host
             # round-trip is noise and two timed iterations suffice) and where episodes end early:
@@ -281,12 +296,12 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
             # shorter last chunk would compile again.
             chunk = 1 if gpu or env != ENV else 2
             curve.append(_ratio({**raw, **pes_loop("mjx", n, truncation_length, iterations=2, chunk=chunk,
-                                                   env_name=env)}))
-            log(f"mjx, {env}: {2 * n} envs, PES {curve[-1]['pes_steps_per_s']:,.0f} steps/s "
+                                                   env_name=env, mjx_impl=impl)}))
+            log(f"mjx ({impl}), {env}: {2 * n} envs, PES {curve[-1]['pes_steps_per_s']:,.0f} steps/s "
                 f"(first chunk {curve[-1]['warmup_s']:.1f} s), PES/raw {curve[-1]['ratio']:.2f}")
         best = max(curve, key=lambda e: e["pes_steps_per_s"])
-        entry = {**best, "curve": curve} if len(curve) > 1 else best
-        report.setdefault("gpu" if gpu else "cpu", {})["mjx"] = entry
+        entry = {**best, "curve": curve, "impl": impl} if len(curve) > 1 else {**best, "impl": impl}
+        report.setdefault("gpu" if gpu else "cpu", {})["mjx" if i == 0 else f"mjx_{impl}"] = entry
     if scaling:
         from pes_rl.scaling import scaling_table
 
@@ -294,7 +309,7 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
         for backend in backends:
             log(f"scaling: {backend} on 1, 2, 4 devices / 2 processes (a subprocess each)")
             report["scaling"] += scaling_table((1, 2, 4), (2,), {"backend": backend})
-    if memory:
+    if memory and not playground:  # the probe trains on the gymnasium backend
         log(f"memory, {env}: T = 1,000 vs T = 100,000")
         small, large = memory_probe(1000, env_name=env), memory_probe(100_000, env_name=env)
         report["memory"] = {"rss_kib_T1000": small, "rss_kib_T100000": large, "rss_growth_T100000_over_T1000": large / small}
@@ -320,13 +335,14 @@ def table(report: dict[str, Any]) -> str:
         for backend, e in report.get(where, {}).items():
             if not isinstance(e, dict):
                 continue
+            label = f"mjx ({e['impl']})" if "impl" in e else backend
             for point in e.get("curve", [e]):
-                rows.append((where, backend, str(point["num_envs"]), f"{point['raw_steps_per_s']:,.0f}",
+                rows.append((where, label, str(point["num_envs"]), f"{point['raw_steps_per_s']:,.0f}",
                              f"{point['pes_steps_per_s']:,.0f}" if "pes_steps_per_s" in point else "-",
                              f"{point['ratio']:.2f}" if "ratio" in point else "-",
                              f"{point['warmup_s']:.1f}" if "warmup_s" in point else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"env: {env} ({envs.gymnasium_id(env)})"]
+    lines = [f"env: {env} (MuJoCo Playground)" if env in envs.PLAYGROUND_NAMES else f"env: {env} ({envs.gymnasium_id(env)})"]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     cpu = report.get("cpu", {})
     if "mujoco_limit_steps_per_s" in cpu:

@@ -99,15 +99,19 @@ def _bench_parser(sub) -> None:
         "vs T = 1,000. Compilation/warm-up is reported separately.",
     )
     from pes_rl.bench import threaded_env_names
+    from pes_rl.envs import IMPLS
 
     p.add_argument("--env", default="swimmer", help="the task: a short name the threaded C MuJoCo batch steps "
                    f"({', '.join(threaded_env_names())}; default swimmer); on mjx, swimmer is pes_rl's MJX port "
-                   "and the others Brax's MJX tasks (without --backend, a CPU measures those on gymnasium only)")
+                   "and the others Brax's MJX tasks (without --backend, a CPU measures those on gymnasium only); "
+                   "or a MuJoCo Playground task (CheetahRun, ...; mjx only)")
     p.add_argument("--backend", action="append", choices=("gymnasium", "mjx"),
                    help="only this backend (repeatable); default: gymnasium and mjx on a CPU, mjx on a GPU")
     p.add_argument("--num-pairs", type=int, nargs="+", help="antithetic pairs (envs = 2 x pairs); several values give "
                    "mjx a batch-size curve (gymnasium takes the first); default 256 for gymnasium, 32 for mjx on a "
                    "CPU, the curve 512 2048 8192 32768 on a GPU")
+    p.add_argument("--mjx-impl", nargs="+", choices=IMPLS, metavar="IMPL",
+                   help=f"MJX's implementations to time side by side ({', '.join(IMPLS)}; default: the env's own)")
     p.add_argument("--truncation-length", "-K", type=int, default=200, help="K (default 200)")
     p.add_argument("--no-memory", action="store_true", help="skip the T = 1,000 vs 100,000 peak-RSS probe")
     p.add_argument("--vector", action="store_true", help="also time gymnasium's SyncVectorEnv path (raw)")
@@ -292,7 +296,7 @@ def _cmd_bench(args) -> int:
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1; got {value}")
     report = bench.run(args.backend, args.num_pairs, args.truncation_length, memory=not args.no_memory,
-                       vector=args.vector, scaling=args.scaling, env=args.env,
+                       vector=args.vector, scaling=args.scaling, env=args.env, mjx_impls=args.mjx_impl,
                        log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
     print(bench.table(report), file=_human(args))
     if args.json:

@@ -71,3 +71,46 @@ def test_bench_config_holds_any_batch():
     for env in ("swimmer", "hopper"):
         config = _config("mjx", n, 100, env=env)
         assert config.num_particles == 2 * n and config.total_steps >= config.steps_per_iteration
+
+
+def test_bench_times_each_mjx_implementation_side_by_side(monkeypatch):
+    """``--mjx-impl jax warp``: both implementations are measured (each step handed its impl),
+    the first reported as ``mjx`` and the other as ``mjx_warp``, each entry and table row naming
+    its impl. (The timings are stubbed: compiling MJX twice would cost CI a minute; real warp
+    stepping is tested in test_mjx_swimmer.py.)"""
+    from pes_rl import bench
+
+    seen = []
+
+    def raw_mjx(n, k, windows=3, env_name="swimmer", mjx_impl=None):
+        seen.append(("raw", env_name, mjx_impl))
+        return {"num_envs": 2 * n, "raw_steps_per_s": 100.0 if mjx_impl == "jax" else 50.0, "raw_warmup_s": 1.0}
+
+    def pes_loop(backend, n, k, iterations=4, chunk=1, env_name="swimmer", mjx_impl=None):
+        seen.append(("pes", env_name, mjx_impl))
+        return {"pes_steps_per_s": 90.0 if mjx_impl == "jax" else 45.0, "warmup_s": 2.0, "total_s": 3.0}
+
+    monkeypatch.setattr(bench, "raw_mjx", raw_mjx)
+    monkeypatch.setattr(bench, "pes_loop", pes_loop)
+    report = bench.run(["mjx"], [2], 5, memory=False, log=lambda m: None, mjx_impls=["jax", "warp"])
+    assert seen == [("raw", "swimmer", "jax"), ("pes", "swimmer", "jax"), ("raw", "swimmer", "warp"),
+                    ("pes", "swimmer", "warp")]
+    cpu = report["cpu"]
+    assert (cpu["mjx"]["impl"], cpu["mjx_warp"]["impl"]) == ("jax", "warp")
+    assert cpu["mjx"]["ratio"] == 0.9 and cpu["mjx_warp"]["pes_steps_per_s"] == 45.0
+    lines = bench.table(report).splitlines()
+    assert any("mjx (jax)" in line and "100" in line for line in lines)
+    assert any("mjx (warp)" in line and "50" in line for line in lines)
+    # a Playground task: mjx only, its own default impl, no gymnasium memory probe
+    seen.clear()
+    report = bench.run(None, [2], 5, log=lambda m: None, env="CheetahRun")
+    assert seen == [("raw", "CheetahRun", "jax"), ("pes", "CheetahRun", "jax")] and "memory" not in report
+    assert bench.table(report).splitlines()[0] == "env: CheetahRun (MuJoCo Playground)"
+
+
+def test_bench_rejects_a_playground_task_on_gymnasium():
+    out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "bench", "--env", "CheetahRun", "--backend", "gymnasium"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "pes-rl bench: error: backend: env 'CheetahRun' (MuJoCo Playground) runs on mjx only"]
