@@ -53,6 +53,7 @@ import numpy as np
 import optax
 
 import pes_rl.unroll as pu
+from pes_rl import compile_cache
 
 SIZES = (64, 32, 10)  # the inner MLP's widths: 8x8 pixels in, 10 classes out
 FEATURES = 4  # per inner parameter: g/√v̂, m̂_0.9/√v̂, m̂_0.99/√v̂, p/rms(p)
@@ -66,16 +67,6 @@ LOSS_CAP = 10.0  # well above ln 10 = 2.30, the loss of a uniform guess
 SPLIT_SEED = 0
 EVAL_KEY = 10_000  # eval runs use PRNGKey(EVAL_KEY + j), tuning runs PRNGKey(TUNE_KEY + j): disjoint
 TUNE_KEY = 20_000
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache (``$JAX_COMPILATION_CACHE_DIR`` or the repository's git-ignored
-    ``.jax_cache``): each :func:`pes_rl.unroll.optimize` call jits a fresh closure, and a CPU compile
-    takes seconds."""
-    jax.config.update("jax_compilation_cache_dir", os.environ.get("JAX_COMPILATION_CACHE_DIR",
-                                                                  os.path.join(REPO, ".jax_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 # ---------------------------------------------------------------- data and the inner network
@@ -331,7 +322,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.horizon % args.truncation_length:
         parser.error("--horizon must be a multiple of --truncation-length (no idle steps at an unroll's end)")
     os.makedirs(args.out, exist_ok=True)
-    enable_compilation_cache()
+    # optimize() jits a fresh closure per call: without the cache every seed recompiles
+    compile_cache.enable()
     tic = time.perf_counter()
     data = load_split()
     T, K, N = args.horizon, args.truncation_length, args.num_pairs
@@ -411,7 +403,8 @@ def table(summary: dict) -> str:
                  for key in ("meta_loss", "test_acc")]
         wins = " / ".join(f"{r['vs_adam_T']['wins']}/{r['vs_adam_T']['runs']}" for r in rs)
         lines.append(f"| learned, {name} ({rs[0]['updates']} updates) | {' | '.join(cells)} | {wins} |")
-    for name, e in ((f"Adam, tuned step {summary['adam']['lr']:.3g}", summary["adam"]), ("θ₀ (no step)", summary["theta0"])):
+    baselines = ((f"Adam, tuned step {summary['adam']['lr']:.3g}", summary["adam"]), ("θ₀ (no step)", summary["theta0"]))
+    for name, e in baselines:
         cells = [f"{e[w][key]:.4f} ± {e[w][key + '_std']:.4f}" for w in ("eval_T", "eval_2T")
                  for key in ("meta_loss", "test_acc")]
         lines.append(f"| {name} | {' | '.join(cells)} | |")
