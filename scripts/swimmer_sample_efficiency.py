@@ -112,6 +112,8 @@ EVAL_EVERY_STEPS = 20_000
 OURS = """
 import json, sys, time
 import pes_rl
+from pes_rl import compile_cache
+compile_cache.enable()  # as `pes-rl train` does
 r = pes_rl.train(env="swimmer", agent={agent!r}, seed={seed}, backend={backend!r}, eval_backend="gymnasium", total_steps={total},
                  eval_episodes={episodes}, stop_at_eval_return={stop}, checkpoint_every=0, progress_bar=False)
 hit = [m["env_steps"] for m in r.metrics if (m["eval_return_mean"] or -1e9) >= {stop}]
