@@ -1,7 +1,6 @@
 """The learned-optimizer experiment (scripts/learned_optimizer.py): a smoke run end to end, and the
 optimizer MLP's step checked against Adam and for its scale invariance."""
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -9,16 +8,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from script_modules import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "learned_optimizer.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("learned_optimizer", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["learned_optimizer"] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("learned_optimizer")
 
 
 def _finite(x) -> bool:

@@ -135,13 +135,9 @@ def test_benchmark_tasks_trains_and_evaluates_a_playground_task_on_mjx():
     """scripts/benchmark_tasks.py's run of a DM Control task: its preset, on mjx, evaluated there
     (gymnasium has no such task), with the asked implementation; a gymnasium task keeps its
     gymnasium evaluations. (Training itself is the preset test's and the train test's.)"""
-    import importlib.util
-    from pathlib import Path
+    from script_modules import load_script
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_tasks.py"
-    spec = importlib.util.spec_from_file_location("benchmark_tasks", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmark_tasks")
     config = bench.task_config("CartpoleSwingup", "nres", 5, 5_000_000, 250_000, 5, "gymnasium", "jax")
     assert (config.env, config.agent, config.backend, config.eval_backend, config.mjx_impl) == (
         "CartpoleSwingup", "nres", "mjx", None, "jax")

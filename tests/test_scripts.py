@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from script_modules import load_script
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
@@ -65,12 +67,7 @@ def test_benchmark_tasks_smoke(tmp_path):
 
 
 def _benchmark_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_tasks", SCRIPTS / "benchmark_tasks.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_script("benchmark_tasks")
 
 
 def test_benchmark_run_resumes_from_its_run_dir(tmp_path):

@@ -1,12 +1,12 @@
 """The digits hyperparameter experiment (scripts/tune_digits.py) runs end to end in smoke mode."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from script_modules import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tune_digits.py"
 METHODS = {"PES", "TES", "ES", "random"}
@@ -45,11 +45,7 @@ def test_tune_digits_smoke(tmp_path):
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("tune_digits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tune_digits"] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tune_digits")
 
 
 def test_error_rate_counts_mistakes_and_divergence():
