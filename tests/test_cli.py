@@ -153,14 +153,21 @@ def test_eval_of_a_missing_run_is_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_train_on_mjx_then_eval_on_both_backends(tmp_path):
-    """MJX Swimmer training from the CLI (compiles on the CPU: the slowest test)."""
+    """MJX Swimmer training from the CLI (compiles on the CPU: one of the slowest tests). The agent
+    is NRES: PES itself runs on mjx through the CLI in test_sharding.py and through the API in
+    test_reliability.py, and the particle loop (agents/jax_unroll.py) knows no estimator, so NRES
+    covers the baselines' mjx path, its per-episode ε drawn at the resets every T = 40 steps; ES's
+    K = T and TES's ξ = ε are backend-free (agents/pes.py) and told apart in
+    test_agents_train_through_the_cli_and_differ."""
     run = tmp_path / "mjx"
-    out = pes_rl("train", "--env", "swimmer", "--backend", "mjx", "--total-steps", "1200", "--run-dir", str(run),
-                 "--num-pairs", "2", "-K", "20", "-T", "40", "--eval-every", "0", "--eval-backend", "gymnasium",
-                 "--log-every", "5", "--no-progress")
+    out = pes_rl("train", "--env", "swimmer", "--backend", "mjx", "--agent", "nres", "--total-steps", "1200",
+                 "--run-dir", str(run), "--num-pairs", "2", "-K", "20", "-T", "40", "--eval-every", "0",
+                 "--eval-backend", "gymnasium", "--log-every", "5", "--no-progress")
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader((run / "progress.csv").open()))
     assert int(rows[-1]["env_steps"]) >= 1200 and rows[-1]["eval_return_mean"]
+    assert float(rows[-1]["param_norm"]) > 0 and sum(float(r["resets"]) for r in rows) > 0
+    assert json.loads((run / "config.json").read_text())["agent"] == "nres"
     results = {}
     episodes = 8
     for backend in ("gymnasium", "mjx"):
@@ -332,24 +339,6 @@ def test_agents_train_through_the_cli_and_differ(tmp_path):
         assert gap > 0.05 * np.linalg.norm(params[a]), f"{a} and {b} trained the same parameters"
     np.testing.assert_array_equal(params["es"], params["pes_K=T"])
     assert np.linalg.norm(params["pes"] - params["es"]) > 0.05 * np.linalg.norm(params["pes"])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("agent", ["nres"])
-def test_baseline_agents_train_on_mjx_through_the_cli(tmp_path, agent):
-    """PES itself runs on mjx in test_train_on_mjx_then_eval_on_both_backends. The particle loop
-    (agents/jax_unroll.py) knows no estimator, so one baseline covers the others' mjx path: NRES,
-    whose per-episode ε is drawn at resets. ES's K = T and TES's ξ = ε are backend-free (agents/pes.py)
-    and told apart in test_agents_train_through_the_cli_and_differ; each mjx run costs ~35 s of
-    compilation on a 2-core CPU."""
-    run = tmp_path / agent
-    out = pes_rl("train", "--env", "swimmer", "--backend", "mjx", "--eval-backend", "gymnasium", "--agent", agent,
-                 "--num-pairs", "2", "-K", "10", "-T", "20", "--total-steps", "240", "--eval-every", "0",
-                 "--eval-episodes", "1", "--run-dir", str(run), "--no-progress")
-    assert out.returncode == 0, out.stderr
-    rows = list(csv.DictReader((run / "progress.csv").open()))
-    assert int(rows[-1]["env_steps"]) >= 240 and float(rows[-1]["param_norm"]) > 0
-    assert json.loads((run / "config.json").read_text())["truncation_length"] == (20 if agent == "es" else 10)
 
 
 def test_train_flags_are_generated_from_the_config_fields(tmp_path):
