@@ -273,12 +273,3 @@ def test_ars_trains_on_hopper():
     # episodes end early on Hopper: only the simulated steps are counted
     assert all(m["env_steps"] < m["iteration"] * 8 * 1000 for m in result.metrics)
     assert result.final_eval_return is not None
-
-
-@pytest.mark.slow  # ~10 s with the persistent compilation cache, ~40 s compiling MJX Swimmer cold on a CPU
-def test_ars_runs_on_mjx():
-    result = pes_rl.train(env="swimmer", backend="mjx", eval_backend="gymnasium", agent="ars", num_pairs=2,
-                          top_directions=1, reward_shift=0.5, horizon=50, total_steps=400, eval_every=0,
-                          eval_episodes=1, progress_bar=False)
-    assert len(result.metrics) == 2 and result.env_steps == 400  # Swimmer never terminates: 2 × 4 × 50
-    assert np.linalg.norm(result.flat_params) > 0
