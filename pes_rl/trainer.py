@@ -432,7 +432,8 @@ def _train_locked(config: Config, env, backend: str, eval_backend: str, mesh, en
                 if not block and not future.done():
                     return
                 row["eval_return_mean"], row["eval_return_std"] = future.result()
-                reached = reached or (stop_at_eval_return is not None and row["eval_return_mean"] >= stop_at_eval_return)
+            if stop_at_eval_return is not None and row["eval_return_mean"] is not None:
+                reached = reached or row["eval_return_mean"] >= stop_at_eval_return
             pending.popleft()
             metrics.append(row)
             logger.log(row)

@@ -68,6 +68,18 @@ def test_background_evaluations_score_their_own_iterations_policy():
     assert max(evals[:len(rows)]) >= evals[2] and stopped.env_steps == rows[-1]["env_steps"]
 
 
+def test_in_line_evaluations_stop_the_run_too(monkeypatch):
+    """mjx, multi-process and video runs evaluate in line: an evaluation there that reaches
+    stop_at_eval_return ends the run at its own iteration."""
+    from pes_rl.trainer import _Evaluator
+
+    monkeypatch.setattr(_Evaluator, "in_background", property(lambda self: False))
+    result = pes_rl.train(env="swimmer", backend="gymnasium", seed=2, num_pairs=2, truncation_length=100, horizon=200,
+                          sigma=0.3, lr=0.5, eval_episodes=2, progress_bar=False, total_steps=2400, eval_every=1,
+                          stop_at_eval_return=-1e9)
+    assert [m["iteration"] for m in result.metrics] == [1]
+
+
 def test_resume_refuses_a_changed_config(tmp_path):
     common = dict(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=50, horizon=200, sigma=0.3,
                   eval_every=0, progress_bar=False, total_steps=600, run_dir=str(tmp_path / "r"))
