@@ -6,6 +6,15 @@ JAX, so this one is built directly on ``mujoco.mjx`` from gymnasium's
 does is reproduced: observation ``(qpos[2:], qvel)``, frame skip 4 (dt 0.04 s),
 reward ``(x_after - x_before)/dt - 1e-4 * ||a||^2``, reset noise
 ``U(-0.1, 0.1)`` on ``qpos`` and ``qvel``, and a 1000-step time limit.
+
+One solver setting differs from the XML, with no effect on the trajectory: the line search of the
+Newton constraint solver is capped at ``LS_ITERATIONS`` iterations instead of MuJoCo's 50. C MuJoCo
+stops the line search when it has converged; MJX runs it as a fixed-length ``scan`` of ``cond``s,
+which ``vmap`` turns into selects, so every env pays all 50 iterations at every solver iteration.
+Swimmer's only constraints are its two joint limits, and its line search converges within 2
+iterations even when the limits are hit (400 bang-bang steps over 256 envs reach them 5.6% of the
+time, and capping at 2 is bit-identical to 50 there; at 1 it is not). So 6 leaves a threefold margin,
+and the env step runs ~1.9x faster on the CPU.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ with quiet_mjx_import():
     from mujoco import mjx
 
 SWIMMER_XML = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets", "swimmer.xml")
+# the Newton line search's cap (MuJoCo's default 50): bit-identical here, see the module docstring
+LS_ITERATIONS = 6
 
 
 class MjxSwimmer:
@@ -39,9 +50,14 @@ class MjxSwimmer:
         ctrl_cost_weight: float = 1e-4,
         reset_noise_scale: float = 0.1,
         impl: str = "jax",
+        ls_iterations: int = LS_ITERATIONS,
     ):
-        """``impl``: MJX's implementation, ``jax`` (XLA) or ``warp`` (MJX-Warp's kernels)."""
+        """``impl``: MJX's implementation, ``jax`` (XLA) or ``warp`` (MJX-Warp's kernels).
+
+        ``ls_iterations``: the solver's line-search cap (50 is MuJoCo's own; see the module docstring).
+        """
         self.mj_model = mujoco.MjModel.from_xml_path(SWIMMER_XML)
+        self.mj_model.opt.ls_iterations = int(ls_iterations)
         self.impl = impl
         # this process's own device: jax.devices()[0] (put_model's default) may be another process's
         self.model = mjx.put_model(self.mj_model, device=jax.local_devices()[0], impl=impl)

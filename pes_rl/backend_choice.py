@@ -17,10 +17,10 @@ import math
 from pes_rl import envs
 from pes_rl.envs.mujoco_threaded import default_threads
 
-# Seconds per env step of the PES loop on mjx at a latency-bound batch: Brax Hopper, 16,384 envs,
-# 597k env steps/s on one H200 (2026-11-26), so 27 ms a step. (Raw MJX Swimmer stepping on an H100, measured before this project had GPU runs of its own:
-# 63k steps/s at 1,024 envs, 16 ms; our Swimmer PES loop on the H200 took ~46 ms a step with evaluations.)
-MJX_SECONDS_PER_STEP = 0.027
+# Seconds per env step of the PES loop on mjx at a latency-bound batch: Swimmer, 2,048 envs, 206,662
+# env steps/s on one H200 (2026-11-26, after the line-search cap of pes_rl.envs.mjx_swimmer), so
+# 9.9 ms a step; 42 ms at 65,536 envs (1.55M env steps/s). Brax Hopper took 27 ms at 16,384 envs.
+MJX_SECONDS_PER_STEP = 0.010
 # Env steps/s per core of the threaded C MuJoCo batch: Swimmer, 10k-29k per thread on the CPUs
 # measured (AMD EPYC, Intel Xeon); the heavier tasks are slower on both paths alike.
 CPU_STEPS_PER_S_PER_CORE = 20_000

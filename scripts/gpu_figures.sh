@@ -13,7 +13,8 @@
 #   5. scripts/mjx_latency.py: the milliseconds of one MJX Swimmer env step, one RK4 and one Euler
 #      physics step and one forward pass at LATENCY_ENVS envs (where the latency goes).
 # Each step's time limit is a variable (PARITY_LIMIT, BENCH_LIMIT, WALL_LIMIT, HOPPER_LIMIT,
-# CPU_LIMIT, LATENCY_LIMIT); an empty SIZES, WALL_SEEDS, HOPPER_PAIRS or LATENCY_ENVS skips its step.
+# CPU_LIMIT, LATENCY_LIMIT); an empty SIZES, WALL_SEEDS, HOPPER_PAIRS, BENCH_CPU_PAIRS or LATENCY_ENVS
+# skips its step, and LATENCY_PIECES (comma-separated) picks the latency probe's pieces.
 # Usage, with pes_rl installed (`pip install -e .`; on a machine without network, see docs/gpu.md:
 # the carried wheels and the checkout copied into DIR, DIR on PYTHONPATH and PY="python3 -P"):
 #   OUT=runs/gpu bash scripts/gpu_figures.sh
@@ -24,10 +25,11 @@ PY=${PY:-python3}
 OUT=${OUT:-runs/gpu_figures}
 SIZES=${SIZES-"1024 32768"}  # Swimmer batch sizes, in pairs
 HOPPER_PAIRS=${HOPPER_PAIRS-8192}
-BENCH_CPU_PAIRS=${BENCH_CPU_PAIRS:-1024}  # the host's C MuJoCo bench (a 2-core CPU needs fewer to fit its limit)
+BENCH_CPU_PAIRS=${BENCH_CPU_PAIRS-1024}  # the host's C MuJoCo bench (a 2-core CPU needs fewer to fit its limit)
 WALL_SEEDS=${WALL_SEEDS-10}
 STOP_AT=${STOP_AT:-350}
 LATENCY_ENVS=${LATENCY_ENVS-2048}
+LATENCY_PIECES=${LATENCY_PIECES:-}  # empty: every piece of scripts/mjx_latency.py
 PARITY_LIMIT=${PARITY_LIMIT:-60} BENCH_LIMIT=${BENCH_LIMIT:-150} WALL_LIMIT=${WALL_LIMIT:-90}
 HOPPER_LIMIT=${HOPPER_LIMIT:-90} CPU_LIMIT=${CPU_LIMIT:-50} LATENCY_LIMIT=${LATENCY_LIMIT:-60}
 # Settings of the mjx wall-time runs: Swimmer's gpu preset (pes_rl.config.GPU_PRESETS; docs/gpu.md).
@@ -64,7 +66,9 @@ done
 [ -n "$HOPPER_PAIRS" ] && step "bench_hopper_$HOPPER_PAIRS" "$HOPPER_LIMIT" $PY -m pes_rl bench --env hopper \
   --backend mjx --num-pairs "$HOPPER_PAIRS" -K 100 --no-memory --json
 # the host's own threaded C MuJoCo rate, for the crossover population of `auto` (pes_rl/backend_choice.py)
-step bench_cpu "$CPU_LIMIT" $PY -m pes_rl bench --backend gymnasium --num-pairs "$BENCH_CPU_PAIRS" -K 100 --no-memory --json
-[ -n "$LATENCY_ENVS" ] && step "latency_$LATENCY_ENVS" "$LATENCY_LIMIT" $PY scripts/mjx_latency.py --num-envs "$LATENCY_ENVS"
+[ -n "$BENCH_CPU_PAIRS" ] && step bench_cpu "$CPU_LIMIT" $PY -m pes_rl bench --backend gymnasium \
+  --num-pairs "$BENCH_CPU_PAIRS" -K 100 --no-memory --json
+[ -n "$LATENCY_ENVS" ] && step "latency_$LATENCY_ENVS" "$LATENCY_LIMIT" $PY scripts/mjx_latency.py --num-envs "$LATENCY_ENVS" \
+  ${LATENCY_PIECES:+--pieces "$LATENCY_PIECES"}
 rm -f "$OUT/.step.out"
 $PY scripts/gpu_report.py "$OUT" > /dev/null  # report.md and report.json: the tables and the crossovers

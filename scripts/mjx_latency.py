@@ -2,10 +2,13 @@
 
 MJX on a GPU is latency-bound at small and middling batches: the time of one env step hardly
 changes with the number of envs. This probe times, for one batch size, one jitted vmapped call
-of each piece (inside a ``lax.scan`` of ``--steps`` steps, compilation excluded):
+of each piece (inside a ``lax.scan`` of ``--steps`` steps, compilation excluded), every one with the
+same control of 0.5 on both actuators (the constraint solver's work depends on the forces):
 
 * ``env_step``: :meth:`pes_rl.envs.mjx_swimmer.MjxSwimmer.step` (4 RK4 physics steps in a
   ``fori_loop``, reward, observation, time limit), as training runs it;
+* ``env_step_ls50``: the same with MuJoCo's default line-search cap of 50 instead of the env's
+  ``LS_ITERATIONS`` (what the env cost before the cap; same trajectory);
 * ``mjx_step_rk4``: one ``mjx.step`` with Swimmer's own RK4 integrator (4 model evaluations);
 * ``mjx_step_euler``: one ``mjx.step`` with the Euler integrator (1 model evaluation; a different
   integrator, so not gymnasium's dynamics: shown only to split RK4's cost);
@@ -55,16 +58,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     env = MjxSwimmer()
+    env_ls50 = MjxSwimmer(ls_iterations=50)
     keys = jax.random.split(jax.random.PRNGKey(0), args.num_envs)
     states = jax.jit(jax.vmap(env.reset))(keys)
     action = jnp.full((args.num_envs, env.action_size), 0.5)
+    physics = states.physics.replace(ctrl=action)
     euler = env.model.replace(opt=env.model.opt.replace(integrator=mujoco.mjtIntegrator.mjINT_EULER))
 
     pieces = {
         "env_step": (lambda s: jax.vmap(env.step)(s, action), states),
-        "mjx_step_rk4": (lambda d: jax.vmap(mjx.step, in_axes=(None, 0))(env.model, d), states.physics),
-        "mjx_step_euler": (lambda d: jax.vmap(mjx.step, in_axes=(None, 0))(euler, d), states.physics),
-        "mjx_forward": (lambda d: jax.vmap(mjx.forward, in_axes=(None, 0))(env.model, d), states.physics),
+        "env_step_ls50": (lambda s: jax.vmap(env_ls50.step)(s, action), states),
+        "mjx_step_rk4": (lambda d: jax.vmap(mjx.step, in_axes=(None, 0))(env.model, d), physics),
+        "mjx_step_euler": (lambda d: jax.vmap(mjx.step, in_axes=(None, 0))(euler, d), physics),
+        "mjx_forward": (lambda d: jax.vmap(mjx.forward, in_axes=(None, 0))(env.model, d), physics),
     }
     device = str(jax.devices()[0])
     chosen = args.pieces.split(",") if args.pieces else list(pieces)

@@ -143,3 +143,31 @@ def test_closed_loop_policy_has_the_same_mean_return(mjx_swimmer):
           f"{gym_returns.mean():.3f} ± {gym_returns.std():.3f}, difference {diff:+.3f} ({diff / se:+.2f} SE)")
     assert abs(mjx_returns.mean()) > 1.0, "the test policy should actually swim somewhere"
     assert abs(diff) < 4 * se
+
+
+
+def test_line_search_cap_leaves_the_trajectory_bit_identical(mjx_swimmer, mjx_rollout):
+    """Capping the solver's line search at LS_ITERATIONS (MJX runs every iteration of the cap under
+    vmap) gives the same trajectory, bit for bit, as MuJoCo's 50, in a run that presses both joints
+    against their limits; a cap of 1 does not."""
+    from pes_rl.envs.mjx_swimmer import LS_ITERATIONS, MjxSwimmer
+
+    assert int(mjx_swimmer.mj_model.opt.ls_iterations) == LS_ITERATIONS < 50
+    full = MjxSwimmer(ls_iterations=50)
+
+    @jax.jit
+    def full_rollout(qpos, qvel, actions):
+        def step(state, action):
+            state = full.step(state, action)
+            return state, state.physics.qpos
+        with jax.default_matmul_precision("highest"):  # as mjx_rollout
+            return jax.lax.scan(step, full.state_from_qpos_qvel(qpos, qvel), actions)[1]
+
+    # bang-bang: full torque one way for 25 env steps, then the other (the joints reach their limits)
+    sign = np.where((np.arange(STEPS) // 25) % 2 == 0, 1.0, -1.0)[:, None]
+    actions = jnp.asarray(sign * np.array([1.0, -1.0]), jnp.float32)
+    qpos, qvel = jnp.asarray([0.0, 0.0, 0.05, -0.05, 0.05]), jnp.zeros(5)
+    q_capped = np.asarray(mjx_rollout(qpos, qvel, actions)[0])  # compiled already by the tests above
+    q_full = np.asarray(full_rollout(qpos, qvel, actions))
+    assert (np.abs(q_full[:, 3:]) > 0.99 * np.deg2rad(100)).mean() > 0.05  # the limits are active
+    np.testing.assert_array_equal(q_capped, q_full)
