@@ -74,7 +74,29 @@ def test_gymnasium_state_roundtrip_is_exact():
     env.close()
 
 
-BRAX_TASKS = ["hopper", "halfcheetah", "ant", "walker2d", "inverted_pendulum", "reacher"]
+def test_brax_hopper_line_search_cap_leaves_the_trajectory_bit_identical():
+    """Hopper's line-search cap (envs.brax_tasks.LS_ITERATIONS) gives the trajectories of MuJoCo's 50
+    bit for bit, through falls and floor contacts; a cap of 2 does not."""
+    from pes_rl.envs.brax_tasks import LS_ITERATIONS, BraxEnv
+
+    capped, full = BraxEnv("hopper"), BraxEnv("hopper", ls_iterations=50)
+    assert int(capped.brax_env.sys.opt.ls_iterations) == LS_ITERATIONS["hopper"] < 50
+    n, steps = 32, 300
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+    actions = jax.random.uniform(jax.random.PRNGKey(1), (steps, n, capped.action_size), minval=-1, maxval=1)
+
+    def positions(env):
+        b = env.brax_env
+        step = lambda s, a: (jax.vmap(b.step)(s, a), s.pipeline_state.q)  # noqa: E731
+        return np.asarray(jax.jit(lambda k: jax.lax.scan(step, jax.vmap(b.reset)(k), actions)[1])(keys))
+
+    q_capped, q_full = positions(capped), positions(full)
+    assert q_full[:, :, 1].min() < 0.7  # fallen: below Hopper's healthy height, on the floor
+    np.testing.assert_array_equal(q_capped, q_full)
+
+
+# hopper steps in the line-search test above
+BRAX_TASKS = ["halfcheetah", "ant", "walker2d", "inverted_pendulum", "reacher"]
 
 
 @pytest.mark.parametrize("name", BRAX_TASKS)
