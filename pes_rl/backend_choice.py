@@ -19,7 +19,8 @@ from pes_rl.envs.mujoco_threaded import default_threads
 
 # Seconds per env step of the PES loop on mjx at a latency-bound batch: Swimmer, 2,048 envs, 206,662
 # env steps/s on one H200 (2026-11-26, after the line-search cap of pes_rl.envs.mjx_swimmer), so
-# 9.9 ms a step; 42 ms at 65,536 envs (1.55M env steps/s). Brax Hopper took 27 ms at 16,384 envs.
+# 9.9 ms a step; 42 ms at 65,536 envs (1.55M env steps/s). Brax Hopper (its line search capped too):
+# 10.4 ms at 16,384 envs (1.57M env steps/s).
 MJX_SECONDS_PER_STEP = 0.010
 # Env steps/s per core of the threaded C MuJoCo batch: Swimmer, 10k-29k per thread on the CPUs
 # measured (AMD EPYC, Intel Xeon); the heavier tasks are slower on both paths alike.
