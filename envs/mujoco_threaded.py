@@ -499,10 +499,12 @@ class ThreadedMujocoEnv:
         """The members' ``mjSTATE_INTEGRATION`` rows, (num_envs, nstate): the batch's own memory."""
         return self.sim.state
 
-    def _data(self, ids: np.ndarray, after_reset: bool = False) -> BatchData:
-        """What gymnasium's ``self.data`` holds for members ``ids`` now (see :class:`BatchData`)."""
+    def _data(self, ids: np.ndarray | slice, after_reset: bool = False) -> BatchData:
+        """What gymnasium's ``self.data`` holds for members ``ids`` now (see :class:`BatchData`);
+        ``ids`` a slice gives views of the batch's memory, to be read before the next step."""
         fields = {name: view[ids] for name, view in self._views.items()}
         if self.rules.contact_forces:
+            ids = np.arange(self.num_envs)[ids]
             # mj_resetData zeroes cfrc_ext and set_state's mj_forward does not compute it
             fields["cfrc_ext"] = (np.zeros((len(ids), self.model.nbody, 6)) if after_reset else
                                   contact_forces_per_member(self.sim, self.model, ids, self._scratch))
@@ -543,17 +545,22 @@ class ThreadedMujocoEnv:
         left out keep their observation and report zeros.
         """
         actions = np.asarray(actions, np.float64)
-        ids = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
+        if mask is None:
+            # every member: basic slices (views, no copies) where a mask needs index arrays
+            ids = slice(None)
+        else:
+            ids = np.flatnonzero(mask)
+            if len(ids) == 0:
+                return self._obs.copy(), np.zeros(self.num_envs), np.zeros(self.num_envs, bool), np.zeros(self.num_envs, bool)
         reward = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
-        if len(ids) == 0:
-            return self._obs.copy(), reward, terminated, truncated
         # do_simulation: ctrl held for frame_skip mj_steps (ctrl is part of the row)
         self._views["ctrl"][ids] = actions[ids]
         self.sim.step(None if mask is None else ids, nstep=self.frame_skip)
         data = self._data(ids)
-        before = None if self._position is None else self._position[ids]
+        # a copy: _observe overwrites the positions this reward differences against
+        before = None if self._position is None else self._position[ids].copy()
         reward[ids], terminated[ids] = self.rules.reward(before, data, actions[ids], self.task)
         self._observe(ids, data)
         self.elapsed[ids] += 1

@@ -49,6 +49,17 @@ def burn_in_windows(config, num_pairs: int, seed: int, horizon: int) -> np.ndarr
     return np.concatenate([per_pair, per_pair])
 
 
+def ask_and_perturb(agent: PES):
+    """``agent.ask`` that also returns every particle's ``θ + ε``: one jitted program per
+    iteration instead of an ask and two eager JAX operations."""
+
+    def ask(state: AgentState) -> tuple[AgentState, jax.Array, jax.Array]:
+        state, epsilon = agent.ask(state)
+        return state, epsilon, state.params[None, :] + epsilon
+
+    return ask
+
+
 def _iteration_rows(metrics: dict) -> list[dict]:
     metrics = jax.device_get(metrics)
     n = len(next(iter(metrics.values())))
@@ -152,7 +163,7 @@ class HostRunner:
 
     def __init__(self, config, agent: PES, apply_flat, env: envs.BatchedEnv, chunk: int):
         self.config, self.agent, self.env, self.chunk = config, agent, env, chunk
-        self._ask = jax.jit(agent.ask)
+        self._ask = jax.jit(ask_and_perturb(agent))
         self._tell = jax.jit(agent.tell)
         self.local_pairs = config.num_pairs // jax.process_count()
         if 2 * self.local_pairs != env.num_envs:
@@ -185,8 +196,7 @@ class HostRunner:
         rows = []
         K = self.config.truncation_length
         for _ in range(self.chunk if iterations is None else int(iterations)):
-            state, epsilon = self._ask(state)
-            thetas = state.params[None, :] + epsilon
+            state, epsilon, thetas = self._ask(state)
             if len(self.members) != thetas.shape[0]:
                 thetas = thetas[self.members]
             out = self.particles.window(thetas, state.normalizer, K, reset_at_window_end=self.config.reset_at == "window")
