@@ -13,8 +13,8 @@
 #   5. scripts/mjx_latency.py: the milliseconds of one MJX Swimmer env step, one RK4 and one Euler
 #      physics step and one forward pass at LATENCY_ENVS envs (where the latency goes).
 # Each step's time limit is a variable (PARITY_LIMIT, BENCH_LIMIT, WALL_LIMIT, HOPPER_LIMIT,
-# CPU_LIMIT, LATENCY_LIMIT); an empty SIZES, WALL_SEEDS, HOPPER_PAIRS, BENCH_CPU_PAIRS or LATENCY_ENVS
-# skips its step, and LATENCY_PIECES (comma-separated) picks the latency probe's pieces.
+# CPU_LIMIT, LATENCY_LIMIT); an empty PARITY, SIZES, WALL_SEEDS, HOPPER_PAIRS, BENCH_CPU_PAIRS or
+# LATENCY_ENVS skips its step, and LATENCY_PIECES (comma-separated) picks the latency probe's pieces.
 # Usage, with pes_rl installed (`pip install -e .`; on a machine without network, see docs/gpu.md:
 # the carried wheels and the checkout copied into DIR, DIR on PYTHONPATH and PY="python3 -P"):
 #   OUT=runs/gpu bash scripts/gpu_figures.sh
@@ -22,6 +22,7 @@
 # object per step), stderr.log, report.md and report.json.
 set -u
 PY=${PY:-python3}
+PARITY=${PARITY-on}
 OUT=${OUT:-runs/gpu_figures}
 SIZES=${SIZES-"1024 32768"}  # Swimmer batch sizes, in pairs
 HOPPER_PAIRS=${HOPPER_PAIRS-8192}
@@ -54,7 +55,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>
 $PY -c "import jax, mujoco; print('jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)" >> "$OUT/steps.log" 2>&1
 
 # MJX Swimmer on this device against gymnasium: the parity tests' fixed policies (tests/test_mjx_swimmer.py)
-step parity "$PARITY_LIMIT" $PY -m pytest -q -p no:cacheprovider tests/test_mjx_swimmer.py -k "open_loop_trajectory_matches_gymnasium or same_mean_return"
+[ -n "$PARITY" ] && step parity "$PARITY_LIMIT" $PY -m pytest -q -p no:cacheprovider tests/test_mjx_swimmer.py -k "open_loop_trajectory_matches_gymnasium or same_mean_return"
 for n in $SIZES; do
   step "bench_swimmer_$n" "$BENCH_LIMIT" $PY -m pes_rl bench --backend mjx --num-pairs $n -K 100 --no-memory --json
 done

@@ -136,6 +136,25 @@ def test_gpu_report_tables_and_crossover(tmp_path):
     assert "| hopper | 16,384 | 892,159 | 597,282 | 0.67 |" in text and "(time limit, exit 124" in text
 
 
+def test_gpu_figures_script_smoke_on_the_cpu(tmp_path):
+    """scripts/gpu_figures.sh end to end on the CPU with its MJX steps switched off: the host's C
+    MuJoCo bench runs under its time limit, every step is logged with its exit code, and the report
+    names the host's rate (the MJX steps' own smoke tests are the latency probe's and the bench's)."""
+    import json
+    import os
+
+    env = dict(os.environ, PY=f"{sys.executable}", OUT=str(tmp_path), PARITY="", SIZES="", WALL_SEEDS="",
+               HOPPER_PAIRS="", LATENCY_ENVS="", BENCH_CPU_PAIRS="2", CPU_LIMIT="120")
+    out = subprocess.run(["bash", str(SCRIPTS / "gpu_figures.sh")], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=SCRIPTS.parent)
+    assert out.returncode == 0, out.stderr
+    (step,) = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert step["step"] == "bench_cpu" and step["rc"] == 0, (tmp_path / "stderr.log").read_text()[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["cpu"]["num_envs"] == 4 and report["cpu"]["pes_steps_per_s"] > 0 and not report["failed"]
+    assert "Host CPU path:" in (tmp_path / "report.md").read_text()
+
+
 def test_reproduce_lr_schedule_smoke(tmp_path):
     """The LR-schedule experiment end to end on a small grid: the surface, four trajectories from the
     same start, each method's exact meta-loss, and PES below where it started."""
