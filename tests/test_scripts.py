@@ -179,3 +179,15 @@ def test_mjx_latency_probe_smoke():
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["piece"] for r in rows] == ["mjx_forward"]
     assert all(r["num_envs"] == 4 and r["ms_per_call"] > 0 for r in rows)
+
+
+def test_reacher_reference_controller_beats_doing_nothing():
+    """scripts/reacher_pd_baseline.py: the Jacobian-transpose PD controller (the docs' scale for what
+    Reacher's presets reach) scores far above the zero action on the same reset seeds."""
+    import json
+
+    out = subprocess.run([sys.executable, str(SCRIPTS / "reacher_pd_baseline.py"), "--episodes", "4"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["best"]["return"] > result["zero_action"]["return"] + 3
