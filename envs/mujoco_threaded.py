@@ -545,16 +545,13 @@ class ThreadedMujocoEnv:
         left out keep their observation and report zeros.
         """
         actions = np.asarray(actions, np.float64)
-        if mask is None:
-            # every member: basic slices (views, no copies) where a mask needs index arrays
-            ids = slice(None)
-        else:
-            ids = np.flatnonzero(mask)
-            if len(ids) == 0:
-                return self._obs.copy(), np.zeros(self.num_envs), np.zeros(self.num_envs, bool), np.zeros(self.num_envs, bool)
+        # every member: a basic slice (views, no copies) where a mask needs an index array
+        ids = slice(None) if mask is None else np.flatnonzero(mask)
         reward = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
+        if mask is not None and len(ids) == 0:
+            return self._obs.copy(), reward, terminated, truncated
         # do_simulation: ctrl held for frame_skip mj_steps (ctrl is part of the row)
         self._views["ctrl"][ids] = actions[ids]
         self.sim.step(None if mask is None else ids, nstep=self.frame_skip)
