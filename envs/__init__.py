@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import ctypes.util
+import importlib.util
 import os
 from typing import Callable
 
@@ -81,10 +82,16 @@ def default_impl(name: str) -> str:
     tasks; for MuJoCo Playground's, ``jax`` on a CPU and Playground's own default (``warp``) on an
     accelerator. On a 2-core CPU the PES loop stepped CheetahRun at ~11k env steps/s (20 envs)
     under jax and ~0.2k under warp, whose kernels run one after another there
-    (docs/backends.md); warp is MuJoCo's fast path on NVIDIA GPUs (not yet measured here)."""
-    if name in PLAYGROUND_NAMES and accelerator_available():
+    (docs/backends.md); warp is MuJoCo's fast path on NVIDIA GPUs (not yet measured here). Without
+    warp-lang installed (the ``playground`` extra brings it) it is ``jax`` everywhere."""
+    if name in PLAYGROUND_NAMES and accelerator_available() and warp_installed():
         return "warp"
     return "jax"
+
+
+def warp_installed() -> bool:
+    """Whether MJX-Warp's package (``warp-lang``, import name ``warp``) can be imported."""
+    return importlib.util.find_spec("warp") is not None
 
 
 def gymnasium_id(name: str) -> str:

@@ -66,7 +66,7 @@ class Config:
                           choices=envs.BACKENDS)
     mjx_impl: str | None = _field(None, "MJX's implementation on the mjx backend: jax (XLA) or warp (MJX-Warp) for "
                                   "swimmer and the MuJoCo Playground tasks (Brax's take jax only). Unset: "
-                                  "pes_rl.envs.default_impl (jax, but warp for Playground's tasks on a GPU/TPU)", choices=envs.IMPLS)
+                                  "pes_rl.envs.default_impl (jax, but warp for Playground's tasks on a GPU/TPU with warp-lang installed)", choices=envs.IMPLS)
     agent: str = _field("pes", "pes; es (full-episode ES: K = T); tes (truncated ES: biased); nres (noise-reuse "
                         "ES: one perturbation per episode); ars (Augmented Random Search V2-t: K = T, "
                         "normalize-obs and return-std scaling on by default)", choices=AGENTS)

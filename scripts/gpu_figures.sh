@@ -7,13 +7,14 @@
 #      (one bench process per batch size, so a batch that runs out of time loses only its own row);
 #   2. wall time to a Swimmer return of 350 on mjx, from process launch (imports and compilation
 #      included), evaluation on the host's C MuJoCo (eval_backend gymnasium), held-out seeds;
-#   3. one Brax MJX task (hopper): raw stepping and the PES loop at 8k pairs;
+#   3. one Brax MJX task (hopper): raw stepping and the PES loop at 8k pairs; then each TASKS entry
+#      ENV:PAIRS the same way (e.g. "CheetahRun:2048 walker2d:8192", Playground tasks included);
 #   4. the host's C MuJoCo path (2,048 envs), then scripts/gpu_report.py: markdown tables and the
 #      crossover population `auto` should use on this machine (report.md, report.json);
 #   5. scripts/mjx_latency.py: the milliseconds of one MJX Swimmer env step, one RK4 and one Euler
 #      physics step and one forward pass at LATENCY_ENVS envs (where the latency goes).
-# Each step's time limit is a variable (PARITY_LIMIT, BENCH_LIMIT, WALL_LIMIT, HOPPER_LIMIT,
-# CPU_LIMIT, LATENCY_LIMIT); an empty PARITY, SIZES, WALL_SEEDS, HOPPER_PAIRS, BENCH_CPU_PAIRS or
+# Each step's time limit is a variable (PARITY_LIMIT, BENCH_LIMIT, WALL_LIMIT, HOPPER_LIMIT (TASKS too),
+# CPU_LIMIT, LATENCY_LIMIT); an empty PARITY, SIZES, WALL_SEEDS, HOPPER_PAIRS, TASKS, BENCH_CPU_PAIRS or
 # LATENCY_ENVS skips its step, and LATENCY_PIECES (comma-separated) picks the latency probe's pieces.
 # Usage, with pes_rl installed (`pip install -e .`; on a machine without network, see docs/gpu.md:
 # the carried wheels and the checkout copied into DIR, DIR on PYTHONPATH and PY="python3 -P"):
@@ -26,6 +27,7 @@ PARITY=${PARITY-on}
 OUT=${OUT:-runs/gpu_figures}
 SIZES=${SIZES-"1024 32768"}  # Swimmer batch sizes, in pairs
 HOPPER_PAIRS=${HOPPER_PAIRS-8192}
+TASKS=${TASKS-}  # more MJX tasks to bench, ENV:PAIRS each
 BENCH_CPU_PAIRS=${BENCH_CPU_PAIRS-1024}  # the host's C MuJoCo bench (a 2-core CPU needs fewer to fit its limit)
 WALL_SEEDS=${WALL_SEEDS-10}
 STOP_AT=${STOP_AT:-350}
@@ -66,6 +68,10 @@ for seed in $WALL_SEEDS; do
 done
 [ -n "$HOPPER_PAIRS" ] && step "bench_hopper_$HOPPER_PAIRS" "$HOPPER_LIMIT" $PY -m pes_rl bench --env hopper \
   --backend mjx --num-pairs "$HOPPER_PAIRS" -K 100 --no-memory --json
+for task in $TASKS; do
+  step "bench_${task%%:*}_${task##*:}" "$HOPPER_LIMIT" $PY -m pes_rl bench --env "${task%%:*}" \
+    --backend mjx --num-pairs "${task##*:}" -K 100 --no-memory --json
+done
 # the host's own threaded C MuJoCo rate, for the crossover population of `auto` (pes_rl/backend_choice.py)
 [ -n "$BENCH_CPU_PAIRS" ] && step bench_cpu "$CPU_LIMIT" $PY -m pes_rl bench --backend gymnasium \
   --num-pairs "$BENCH_CPU_PAIRS" -K 100 --no-memory --json

@@ -9,6 +9,8 @@ same control of 0.5 on both actuators (the constraint solver's work depends on t
   ``fori_loop``, reward, observation, time limit), as training runs it;
 * ``env_step_ls50``: the same with MuJoCo's default line-search cap of 50 instead of the env's
   ``LS_ITERATIONS`` (what the env cost before the cap; same trajectory);
+* ``env_step_mjx_step``: the same with ``mjx.step`` for each physics step instead of the env's
+  :func:`~pes_rl.envs.mjx_swimmer.rk4_step` (four copies of ``forward`` to compile, not one);
 * ``mjx_step_rk4``: one ``mjx.step`` with Swimmer's own RK4 integrator (4 model evaluations);
 * ``mjx_step_euler``: one ``mjx.step`` with the Euler integrator (1 model evaluation; a different
   integrator, so not gymnasium's dynamics: shown only to split RK4's cost);
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
     env = MjxSwimmer()
     env_ls50 = MjxSwimmer(ls_iterations=50)
+    env_mjx_step = MjxSwimmer(compact_rk4=False)
     keys = jax.random.split(jax.random.PRNGKey(0), args.num_envs)
     states = jax.jit(jax.vmap(env.reset))(keys)
     action = jnp.full((args.num_envs, env.action_size), 0.5)
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     pieces = {
         "env_step": (lambda s: jax.vmap(env.step)(s, action), states),
         "env_step_ls50": (lambda s: jax.vmap(env_ls50.step)(s, action), states),
+        "env_step_mjx_step": (lambda s: jax.vmap(env_mjx_step.step)(s, action), states),
         "mjx_step_rk4": (lambda d: jax.vmap(mjx.step, in_axes=(None, 0))(env.model, d), physics),
         "mjx_step_euler": (lambda d: jax.vmap(mjx.step, in_axes=(None, 0))(euler, d), physics),
         "mjx_forward": (lambda d: jax.vmap(mjx.forward, in_axes=(None, 0))(env.model, d), physics),

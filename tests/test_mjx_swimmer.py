@@ -171,3 +171,42 @@ def test_line_search_cap_leaves_the_trajectory_bit_identical(mjx_swimmer, mjx_ro
     q_full = np.asarray(full_rollout(qpos, qvel, actions))
     assert (np.abs(q_full[:, 3:]) > 0.99 * np.deg2rad(100)).mean() > 0.05  # the limits are active
     np.testing.assert_array_equal(q_capped, q_full)
+
+
+def test_rk4_step_and_reset_without_forward_leave_the_step_unchanged(mjx_swimmer):
+    """The step's XLA program holds one copy of ``mjx.forward`` (rk4_step) and reset skips it;
+    neither changes a step. rk4_step does MJX's RK4 arithmetic, but XLA fuses the two programs
+    differently, so float32 rounding may differ (by an ulp at these states): over three physics
+    steps from states pressing both joints against their limits the two agree to float32 rounding
+    (a wrong tableau weight is off by ~1e-3). The float64 test above bounds the dynamics. A state
+    made without forward steps exactly, bit for bit, as one made with it."""
+    from mujoco import mjx
+
+    from pes_rl.envs.mjx_swimmer import rk4_step
+
+    env = mjx_swimmer
+    ours = jax.jit(lambda d: rk4_step(env.model, d))
+    theirs = jax.jit(lambda d: mjx.step(env.model, d))
+    limit = np.deg2rad(100)
+    starts = [(np.array([0.1, -0.2, 0.3, 0.99 * limit, -0.99 * limit]), np.array([0.5, -0.3, 1.0, 4.0, -4.0]), [1.0, -1.0]),
+              (np.array([0.0, 0.0, -0.1, -limit, limit]), np.array([-0.2, 0.1, -0.5, -3.0, 2.0]), [-1.0, 1.0]),
+              (np.array([0.0, 0.0, 0.05, 0.05, -0.05]), np.zeros(5), [0.3, -0.7])]
+    for qpos, qvel, ctrl in starts:
+        data = env.state_from_qpos_qvel(jnp.asarray(qpos), jnp.asarray(qvel)).physics.replace(ctrl=jnp.asarray(ctrl))
+        a, b = data, data
+        for _ in range(3):  # three physics steps: the warm start carried from one to the next
+            a, b = ours(a), theirs(b)
+        assert np.asarray(b._impl.efc_J).size > 0  # the joint-limit constraints are active
+        for field in ("qpos", "qvel", "qacc", "qacc_warmstart", "time"):
+            x, y = np.asarray(getattr(a, field)), np.asarray(getattr(b, field))
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5 * np.abs(y).max(), err_msg=field)
+
+    step = jax.jit(env.step)
+    key = jax.random.PRNGKey(7)
+    fresh = env.reset(key)
+    forwarded = env.state_from_qpos_qvel(fresh.physics.qpos, fresh.physics.qvel, forward=True)
+    np.testing.assert_array_equal(np.asarray(fresh.obs), np.asarray(forwarded.obs))
+    for _ in range(5):
+        fresh, forwarded = step(fresh, jnp.array([1.0, -1.0])), step(forwarded, jnp.array([1.0, -1.0]))
+    np.testing.assert_array_equal(np.asarray(fresh.physics.qpos), np.asarray(forwarded.physics.qpos))
+    np.testing.assert_array_equal(np.asarray(fresh.physics.qvel), np.asarray(forwarded.physics.qvel))

@@ -87,6 +87,8 @@ def test_default_impl_is_jax_on_a_cpu_and_playgrounds_on_an_accelerator(monkeypa
     assert envs.make(TASK, "mjx").impl == "jax"  # this machine: a CPU
     monkeypatch.setattr(envs, "accelerator_available", lambda: True)
     assert [envs.default_impl(n) for n in (TASK, "swimmer", "hopper")] == ["warp", "jax", "jax"]
+    monkeypatch.setattr(envs, "warp_installed", lambda: False)  # a GPU machine without warp-lang
+    assert envs.default_impl(TASK) == "jax"
 
 
 def test_without_the_extra_the_error_says_how_to_install(tmp_path):
