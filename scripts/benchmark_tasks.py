@@ -44,6 +44,7 @@ import time
 import numpy as np
 
 from pes_rl.curves import SECOND_THRESHOLDS, THRESHOLDS, first_crossing, median_or_none
+from pes_rl.envs import PLAYGROUND_NAMES
 
 # env steps each task gets by default (the budgets the task table is measured at)
 BUDGETS = {
@@ -214,7 +215,8 @@ def plot_task(curves: list[dict], task: str, path: str) -> None:
         ax.axhline(THRESHOLDS[task], color="gray", ls="--", lw=0.8)
     ax.set_title(task)
     ax.set_xlabel("environment steps (every simulated step of every particle)")
-    ax.set_ylabel("evaluation return (true reward: gymnasium -v5 or Playground)")
+    source = "Playground" if task in PLAYGROUND_NAMES else "gymnasium -v5"
+    ax.set_ylabel(f"evaluation return\n(true reward, {source})")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
