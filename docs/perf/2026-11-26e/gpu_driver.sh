@@ -6,7 +6,7 @@
 #   mkdir -p runs/gpu_baseline && git archive 4e4354a pes_rl envs agents | tar -x -C runs/gpu_baseline
 # then the device tool's run with carry [".whl", "runs/gpu_baseline"]:
 #   mkdir -p $OUT && bash docs/perf/2026-11-26e/gpu_driver.sh
-# (Nine files came back of the eleven it writes; the device tool returns a limited count.)
+# (Eight of the twelve files it writes came back: the device tool returns a limited count.)
 set -u
 S=/tmp/site; SB=/tmp/site_base
 pip install -q --no-index --no-deps --target $S .whl/*.whl > $OUT/pip.log 2>&1
