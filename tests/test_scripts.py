@@ -120,8 +120,12 @@ def test_gpu_report_tables_and_crossover(tmp_path):
     results = (Path(__file__).resolve().parents[1] / "docs" / "gpu" / "h200_2026-11-26_results.jsonl").read_text()
     cpu = {"env": "swimmer", "cpu": {"threads": 16, "mujoco_limit_steps_per_s": 4e5,
                                      "gymnasium": {"num_envs": 2048, "pes_steps_per_s": 320_000.0}}}
+    # a later run's wall line, which also times from the train call and from launch
+    wall = {"seed": 11, "steps_to_350": 1843200, "wall_to_350": 13.6, "call_to_350": 23.0, "launch_to_350": 23.7}
     (tmp_path / "results.jsonl").write_text(results + json.dumps({"step": "bench_cpu", "rc": 0, "seconds": 30.0,
-                                                                  "stdout": json.dumps(cpu) + "\n"}) + "\n")
+                                                                  "stdout": json.dumps(cpu) + "\n"}) + "\n"
+                                            + json.dumps({"step": "wall_to_350_seed11", "rc": 0, "seconds": 25.0,
+                                                          "stdout": json.dumps(wall) + "\n"}) + "\n")
     out = subprocess.run([sys.executable, str(SCRIPTS / "gpu_report.py"), str(tmp_path)], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -130,10 +134,15 @@ def test_gpu_report_tables_and_crossover(tmp_path):
     assert hopper["env"] == "hopper" and hopper["num_envs"] == 16384
     assert abs(hopper["seconds_per_step"] - 16384 / hopper["pes_steps_per_s"]) < 1e-12
     assert hopper["crossover_particles"] == math.ceil(16 * 20_000 * hopper["seconds_per_step"])
-    assert report["wall_to_350"] == [{"seed": 10, "steps": 2252800, "wall_s": 86.33631404300002}]
+    assert report["wall_to_350"] == [
+        {"seed": 10, "steps": 2252800, "wall_s": 86.33631404300002, "call_s": None, "launch_s": None,
+         "step": "wall_to_350_seed10"},
+        {"seed": 11, "steps": 1843200, "wall_s": 13.6, "call_s": 23.0, "launch_s": 23.7, "step": "wall_to_350_seed11"}]
     assert [f["step"] for f in report["failed"]] == ["bench_swimmer_1024", "bench_swimmer_8192", "bench_swimmer_32768"]
     text = (tmp_path / "report.md").read_text()
     assert "| hopper | 16,384 | 892,159 | 597,282 | 0.67 |" in text and "(time limit, exit 124" in text
+    assert "seed 11 (wall_to_350_seed11): 13.6 s from the training loop's start (1,843,200 env steps); " \
+           "from the train call 23.0 s; from launch 23.7 s" in text
 
 
 def test_gpu_figures_script_smoke_on_the_cpu(tmp_path):
