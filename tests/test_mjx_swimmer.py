@@ -173,40 +173,52 @@ def test_line_search_cap_leaves_the_trajectory_bit_identical(mjx_swimmer, mjx_ro
     np.testing.assert_array_equal(q_capped, q_full)
 
 
-def test_rk4_step_and_reset_without_forward_leave_the_step_unchanged(mjx_swimmer):
-    """The step's XLA program holds one copy of ``mjx.forward`` (rk4_step) and reset skips it;
+# A small RK4 model with what Swimmer's step exercises (slide and hinge joints at their limits,
+# motors, fluid forces) that compiles in seconds, where Swimmer's own mjx.step takes ~40 s in CI.
+RK4_XML = """
+<mujoco>
+  <option integrator="RK4" timestep="0.01" viscosity="0.1" density="4000"/>
+  <worldbody>
+    <body><joint name="slide" type="slide" axis="1 0 0" limited="true" range="-1 1"/>
+      <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.05"/>
+      <body pos="0.3 0 0"><joint name="hinge" type="hinge" axis="0 0 1" limited="true" range="-60 60"/>
+        <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.05"/>
+      </body>
+    </body>
+  </worldbody>
+  <actuator><motor joint="slide" gear="5"/><motor joint="hinge" gear="3"/></actuator>
+</mujoco>"""
+
+
+def test_rk4_step_and_reset_without_forward_leave_the_step_unchanged():
+    """The env step's XLA program holds one copy of ``mjx.forward`` (rk4_step) and reset skips it;
     neither changes a step. rk4_step does MJX's RK4 arithmetic, but XLA fuses the two programs
-    differently, so float32 rounding may differ (by an ulp at these states): over three physics
-    steps from states pressing both joints against their limits the two agree to float32 rounding
-    (a wrong tableau weight is off by ~1e-3). The float64 test above bounds the dynamics. A state
-    made without forward steps exactly, bit for bit, as one made with it."""
+    differently, so float32 rounding may differ by an ulp: over five physics steps from states
+    pressing the joint limits the two agree to float32 rounding (a tableau weight off by 1e-3 is off
+    by 6e-5). The float64 test above bounds Swimmer's dynamics. A state made without forward (as
+    Swimmer's reset makes it) steps exactly, bit for bit, as one made with it."""
+    import mujoco
     from mujoco import mjx
 
-    from pes_rl.envs.mjx_swimmer import rk4_step
+    from pes_rl.envs.mjx_swimmer import check_rk4_step_applies, rk4_step
 
-    env = mjx_swimmer
-    ours = jax.jit(lambda d: rk4_step(env.model, d))
-    theirs = jax.jit(lambda d: mjx.step(env.model, d))
-    limit = np.deg2rad(100)
-    starts = [(np.array([0.1, -0.2, 0.3, 0.99 * limit, -0.99 * limit]), np.array([0.5, -0.3, 1.0, 4.0, -4.0]), [1.0, -1.0]),
-              (np.array([0.0, 0.0, -0.1, -limit, limit]), np.array([-0.2, 0.1, -0.5, -3.0, 2.0]), [-1.0, 1.0]),
-              (np.array([0.0, 0.0, 0.05, 0.05, -0.05]), np.zeros(5), [0.3, -0.7])]
+    mj_model = mujoco.MjModel.from_xml_string(RK4_XML)
+    check_rk4_step_applies(mj_model)
+    model = mjx.put_model(mj_model)
+    ours = jax.jit(lambda d: rk4_step(model, d))
+    theirs = jax.jit(lambda d: mjx.step(model, d))
+    forward = jax.jit(lambda d: mjx.forward(model, d))  # eager, each of its ops would compile alone
+    limit = np.deg2rad(60)
+    starts = [([0.99, 0.99 * limit], [1.0, 2.0], [1.0, 1.0]), ([-1.0, -limit], [-0.5, -3.0], [-1.0, -1.0]),
+              ([0.2, 0.1], [0.0, 0.0], [0.3, -0.7])]
     for qpos, qvel, ctrl in starts:
-        data = env.state_from_qpos_qvel(jnp.asarray(qpos), jnp.asarray(qvel)).physics.replace(ctrl=jnp.asarray(ctrl))
-        a, b = data, data
-        for _ in range(3):  # three physics steps: the warm start carried from one to the next
-            a, b = ours(a), theirs(b)
+        raw = mjx.make_data(model).replace(qpos=jnp.asarray(qpos), qvel=jnp.asarray(qvel), ctrl=jnp.asarray(ctrl))
+        data = forward(raw)
+        a, b, c = data, data, raw
+        for _ in range(5):  # the warm start carried from one step to the next
+            a, b, c = ours(a), theirs(b), ours(c)
         assert np.asarray(b._impl.efc_J).size > 0  # the joint-limit constraints are active
         for field in ("qpos", "qvel", "qacc", "qacc_warmstart", "time"):
             x, y = np.asarray(getattr(a, field)), np.asarray(getattr(b, field))
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5 * np.abs(y).max(), err_msg=field)
-
-    step = jax.jit(env.step)
-    key = jax.random.PRNGKey(7)
-    fresh = env.reset(key)
-    forwarded = env.state_from_qpos_qvel(fresh.physics.qpos, fresh.physics.qvel, forward=True)
-    np.testing.assert_array_equal(np.asarray(fresh.obs), np.asarray(forwarded.obs))
-    for _ in range(5):
-        fresh, forwarded = step(fresh, jnp.array([1.0, -1.0])), step(forwarded, jnp.array([1.0, -1.0]))
-    np.testing.assert_array_equal(np.asarray(fresh.physics.qpos), np.asarray(forwarded.physics.qpos))
-    np.testing.assert_array_equal(np.asarray(fresh.physics.qvel), np.asarray(forwarded.physics.qvel))
+            np.testing.assert_array_equal(np.asarray(getattr(c, field)), x, err_msg=f"{field}, without forward")
