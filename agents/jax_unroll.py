@@ -9,6 +9,7 @@ state even when they end at different steps.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -172,9 +173,12 @@ def make_iteration(
     return iteration
 
 
-def make_train_chunk(agent: PES, window, num_iterations: int, mesh: Mesh | None = None):
+def make_train_chunk(
+    agent: PES, window, num_iterations: int, mesh: Mesh | None = None, compiler_options: dict | None = None
+):
     """``num_iterations`` PES iterations in one jitted ``lax.scan`` (no host round-trips);
-    the agent and particle buffers are donated, metrics come back stacked.
+    the agent and particle buffers are donated, metrics come back stacked. ``compiler_options``:
+    XLA's, for the env the window steps (:func:`pes_rl.envs.compiler_options`).
 
     With a ``mesh`` the particles stay sharded over it, the rest of the agent state
     and every metric come back replicated (readable by every process).
@@ -193,21 +197,22 @@ def make_train_chunk(agent: PES, window, num_iterations: int, mesh: Mesh | None 
             metrics = jax.lax.with_sharding_constraint(metrics, sharding.replicated(mesh))
         return state, particles, metrics
 
-    return jax.jit(chunk, donate_argnums=(0, 1))
+    return jax.jit(chunk, donate_argnums=(0, 1), compiler_options=compiler_options)
 
 
-def make_burn_in(window, mesh: Mesh | None = None):
+def make_burn_in(window, mesh: Mesh | None = None, compiler_options: dict | None = None):
     """Stagger the pairs: pair i runs ``b_i`` windows with the unperturbed θ (so ξ stays 0).
 
     Both members of a pair would run identically, so only the + members (the first
     half) advance and the − members are then made their copies. Returns
     ``burn_in(theta, normalizer, particles, windows) -> (particles, env_steps)``
     where ``windows`` is a host ``(P,)`` int array (with a ``mesh``, ``theta`` and
-    ``normalizer`` replicated and ``particles`` sharded over it).
+    ``normalizer`` replicated and ``particles`` sharded over it). ``compiler_options`` as for
+    :func:`make_train_chunk`.
     """
     vwindow = vmap_window(window, mesh, per_particle_theta=False)
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=compiler_options)
     def advance(theta, normalizer, particles: Particle, windows: jax.Array, w: jax.Array):
         half = windows.shape[0] // 2
         plus = jnp.arange(windows.shape[0]) < half

@@ -29,7 +29,7 @@ if ctypes.util.find_library("EGL"):
 
 import gymnasium as gym
 
-from pes_rl.envs.base import BatchedEnv, JaxEnv, State
+from pes_rl.envs.base import BatchedEnv, JaxEnv, State, compiler_options
 from pes_rl.envs.brax_tasks import BRAX_NAMES  # names only: brax itself is imported on first use
 from pes_rl.envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
 from pes_rl.envs.playground_tasks import IMPLS, PLAYGROUND_NAMES  # names only, as for Brax
@@ -47,6 +47,7 @@ __all__ = [
     "BatchedEnv",
     "JaxEnv",
     "State",
+    "compiler_options",
     "make",
     "resolve_backend",
     "gymnasium_id",

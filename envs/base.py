@@ -148,6 +148,28 @@ class UpstreamEnv:
         return self._wrap(self.upstream.step(state.physics, action), state.steps + 1)
 
 
+# XLA's CPU fast-math (LLVM may reassociate and contract floating-point arithmetic) with NaNs,
+# infinities, division and library functions still honoured: the settings an env opts into with
+# ``cpu_compiler_options``.
+CPU_FAST_MATH = {
+    "xla_cpu_enable_fast_math": True,
+    "xla_cpu_fast_math_honor_nans": True,
+    "xla_cpu_fast_math_honor_infs": True,
+    "xla_cpu_fast_math_honor_division": True,
+    "xla_cpu_fast_math_honor_functions": True,
+}
+
+
+def compiler_options(env: Any) -> dict | None:
+    """The XLA compiler options every jitted program that steps ``env`` is compiled with: the
+    env's ``cpu_compiler_options`` (none unless it sets them) when JAX runs on the CPU, else
+    None. GPU programs are left alone: the options were measured on the CPU only."""
+    options = getattr(env, "cpu_compiler_options", None)
+    if not options or jax.default_backend() != "cpu":
+        return None
+    return dict(options)
+
+
 @contextlib.contextmanager
 def quiet_mjx_import() -> Iterator[None]:
     """Import mujoco.mjx (or brax) inside this: mjx prints "Failed to import warp" to stdout

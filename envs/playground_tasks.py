@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import jax
 
-from pes_rl.envs.base import UpstreamEnv, quiet_mjx_import
+from pes_rl.envs.base import CPU_FAST_MATH, UpstreamEnv, quiet_mjx_import
 
 # Every task of Playground 0.2.0's DM Control suite (mujoco_playground.dm_control_suite.ALL_ENVS;
 # a test checks the two agree). Names only: playground itself is imported on first use.
@@ -49,6 +49,12 @@ def dm_control_suite():
 
 class PlaygroundEnv(UpstreamEnv):
     """A Playground DM Control task, without auto-reset (see module docstring)."""
+
+    # On the CPU, XLA without fast-math compiles MJX's forward kinematics of a long chain into code
+    # whose cost grows about tenfold per link past four: SwimmerSwimmer6 stepped 96 env steps/s at
+    # 64 envs, 11,669 with these options (equal rewards), CheetahRun 13.3k and 16.1k
+    # (docs/tasks_and_presets.md, "CPU compiler options").
+    cpu_compiler_options = CPU_FAST_MATH
 
     def __init__(self, name: str, episode_length: int = 1000, impl: str | None = None):
         """``impl``: ``"jax"``, ``"warp"``, or None for Playground's own default for the task."""

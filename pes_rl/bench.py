@@ -164,9 +164,10 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: 
         fresh = env.reset(jax.random.fold_in(key, state.steps))
         return select_states(state.done, fresh, state)
 
-    window = jax.jit(jax.vmap(member), donate_argnums=(1,))
+    options = envs.compiler_options(env)
+    window = jax.jit(jax.vmap(member), donate_argnums=(1,), compiler_options=options)
     keys = jax.random.split(jax.random.PRNGKey(0), P)
-    states = jax.jit(jax.vmap(env.reset))(keys)
+    states = jax.jit(jax.vmap(env.reset), compiler_options=options)(keys)
     t0 = time.perf_counter()
     states = jax.block_until_ready(window(_perturbed(flat0, config.sigma, P, 0), states, keys))
     warmup = time.perf_counter() - t0

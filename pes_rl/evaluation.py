@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -57,7 +58,7 @@ def make_mjx_evaluator(env: envs.JaxEnv, apply_flat, normalize_obs: bool, episod
         (_, total, _), _ = jax.lax.scan(step, init, None, length=env.episode_length)
         return total
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=envs.compiler_options(env))
     def evaluate(theta, normalizer: NormalizerState, key):
         keys = jax.random.split(key, episodes)
         return jax.vmap(one, in_axes=(None, None, 0))(theta, normalizer, keys)

@@ -90,6 +90,7 @@ class JaxRunner:
             config.reward_shift,
         )
         self._chunks: dict[int, object] = {}  # iterations per jitted call -> its compiled scan
+        self.compiler_options = envs.compiler_options(env)
         self.particles = None
 
     def place_state(self, state: AgentState) -> AgentState:
@@ -115,9 +116,9 @@ class JaxRunner:
             return particles
 
         if self.mesh is None:
-            return jax.jit(init)(pair_keys)
+            return jax.jit(init, compiler_options=self.compiler_options)(pair_keys)
         shardings = sharding.particle_shardings(self.mesh, jax.eval_shape(init, pair_keys))
-        return jax.jit(init, out_shardings=shardings)(sharding.place(pair_keys, sharding.replicated(self.mesh)))
+        return jax.jit(init, out_shardings=shardings, compiler_options=self.compiler_options)(sharding.place(pair_keys, sharding.replicated(self.mesh)))
 
     def start(self, state: AgentState, key: jax.Array) -> int:
         windows = burn_in_windows(self.config, self.config.num_pairs, self.config.seed, self.env.episode_length)
@@ -125,7 +126,7 @@ class JaxRunner:
             self.particles = self._init_particles(key, windows * self.config.truncation_length)
             return 0
         self.particles = self._init_particles(key, None)
-        burn_in = jax_unroll.make_burn_in(self.window, self.mesh)
+        burn_in = jax_unroll.make_burn_in(self.window, self.mesh, self.compiler_options)
         self.particles, steps = burn_in(state.params, state.normalizer, self.particles, windows)
         return steps
 
@@ -134,7 +135,7 @@ class JaxRunner:
         static: each distinct count compiles once (in practice ``chunk`` and a shorter last call)."""
         n = self.chunk if iterations is None else int(iterations)
         if n not in self._chunks:
-            self._chunks[n] = jax_unroll.make_train_chunk(self.agent, self.window, n, self.mesh)
+            self._chunks[n] = jax_unroll.make_train_chunk(self.agent, self.window, n, self.mesh, self.compiler_options)
         state, self.particles, metrics = self._chunks[n](state, self.particles)
         return state, _iteration_rows(metrics)
 

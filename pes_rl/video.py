@@ -17,6 +17,7 @@ end to end (env steps, policy, rendering, H.264 encoding) 0.102 and 0.036 s a fr
 
 from __future__ import annotations
 
+import functools
 import os
 
 from pes_rl import envs  # first: it sets MUJOCO_GL=egl where libEGL exists, before mujoco is imported
@@ -179,7 +180,7 @@ def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, 
                 seed: int, width: int, height: int, out: _Output, full_quality: bool = False) -> None:
     env = envs.make(env_name, "mjx", episode_length=config.horizon, impl=config.mjx_impl)
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=envs.compiler_options(env))
     def rollout(key):
         def step(carry, _):
             state, running = carry

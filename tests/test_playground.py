@@ -160,3 +160,31 @@ def test_training_under_mjx_warp_resets_particles(tmp_path):
     result = pes_rl.train(total_steps=240, run_dir=str(tmp_path / "run"), resume=True, **common)
     assert result.env_steps == 240 and np.all(np.isfinite(result.flat_params))
     assert sum(m["resets"] for m in result.metrics) > 0
+
+
+
+def test_playground_programs_are_compiled_with_cpu_fast_math(cartpole):
+    """On the CPU a Playground env asks for XLA's fast-math (SwimmerSwimmer6 steps ~100x faster with
+    it); our MJX Swimmer asks for nothing. (That every program stepping an env carries its options:
+    test_compiler_options.py.)"""
+    assert envs.compiler_options(cartpole) == envs.base.CPU_FAST_MATH
+    assert envs.compiler_options(envs.make("swimmer", "mjx")) is None
+
+
+def test_cpu_fast_math_leaves_the_physics_unchanged(cartpole):
+    """The fast-math options change rounding only: 30 steps of CartpoleBalance under a fixed
+    open-loop action sequence give the same observations and rewards to float32 precision."""
+    key = jax.random.PRNGKey(4)
+    actions = jnp.sin(jnp.arange(30.0))[:, None]
+
+    def rollout(state):
+        def step(state, action):
+            state = cartpole.step(state, action)
+            return state, (state.obs, state.reward)
+        return jax.lax.scan(step, state, actions)[1]
+
+    state = jax.jit(cartpole.reset)(key)
+    plain = jax.jit(rollout)(state)
+    fast = jax.jit(rollout, compiler_options=envs.base.CPU_FAST_MATH)(state)
+    np.testing.assert_allclose(fast[0], plain[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast[1], plain[1], rtol=1e-4, atol=1e-5)
