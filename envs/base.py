@@ -109,6 +109,12 @@ def time_limit(steps: jax.Array, terminated: jax.Array, episode_length: int) -> 
     return jnp.logical_or(terminated, steps >= episode_length)
 
 
+def strong_types(tree: Any) -> Any:
+    """``tree`` with every array leaf strongly typed (its dtype kept; ``astype`` drops a weak type
+    and costs nothing where there is none)."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x).astype(jnp.asarray(x).dtype), tree)
+
+
 class UpstreamEnv:
     """A :class:`JaxEnv` over another library's MJX env (Brax, MuJoCo Playground) whose state has
     ``obs``, ``reward`` and ``done`` (termination only) and which leaves time limits to a wrapper:
@@ -141,11 +147,14 @@ class UpstreamEnv:
         )
 
     def reset(self, key: jax.Array) -> State:
-        return self._wrap(self.upstream.reset(key), jnp.zeros((), jnp.int32))
+        # Reset and step states strongly typed alike: Playground's CheetahRun resets ``data.time``
+        # weakly typed and Brax's tasks step ``done`` so, and a program fed reset states compiled
+        # again for stepped ones (the PES chunk of CheetahRun: 78 s twice on a 2-core CPU).
+        return self._wrap(strong_types(self.upstream.reset(key)), jnp.zeros((), jnp.int32))
 
     def step(self, state: State, action: jax.Array) -> State:
         action = jnp.clip(action, self.action_low, self.action_high)
-        return self._wrap(self.upstream.step(state.physics, action), state.steps + 1)
+        return self._wrap(strong_types(self.upstream.step(state.physics, action)), state.steps + 1)
 
 
 # XLA's CPU fast-math (LLVM may reassociate and contract floating-point arithmetic) with NaNs,

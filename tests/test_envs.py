@@ -103,6 +103,11 @@ BRAX_TASKS = ["halfcheetah", "ant", "walker2d", "inverted_pendulum", "reacher"]
 def test_brax_task_resets_and_steps_on_mjx(name):
     env = envs.make(name, "mjx", episode_length=3)
     assert isinstance(env, JaxEnv) and env.backend == "mjx"
+    # reset and stepped states alike (Brax steps ``done`` weakly typed): a program fed both compiles once
+    reset = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+    stepped = jax.eval_shape(env.step, reset, jax.numpy.zeros(env.action_size))
+    assert [(x.shape, x.dtype, x.weak_type) for x in jax.tree_util.tree_leaves(reset)] == [
+        (x.shape, x.dtype, x.weak_type) for x in jax.tree_util.tree_leaves(stepped)]
 
     @jax.jit
     def rollout(key):

@@ -188,3 +188,15 @@ def test_cpu_fast_math_leaves_the_physics_unchanged(cartpole):
     fast = jax.jit(rollout, compiler_options=envs.base.CPU_FAST_MATH)(state)
     np.testing.assert_allclose(fast[0], plain[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(fast[1], plain[1], rtol=1e-4, atol=1e-5)
+
+
+def test_reset_states_are_typed_as_stepped_ones():
+    """A reset state has the avals (shapes, dtypes, weak types) of a stepped one, so the PES chunk
+    that takes reset particles first and its own output later compiles once. CheetahRun's own reset
+    leaves ``data.time`` weakly typed."""
+    env = envs.make("CheetahRun", "mjx", impl="jax")
+    reset = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+    stepped = jax.eval_shape(env.step, reset, jnp.zeros(env.action_size))
+    avals = lambda tree: [(x.shape, x.dtype, x.weak_type) for x in jax.tree_util.tree_leaves(tree)]  # noqa: E731
+    assert jax.tree_util.tree_structure(reset) == jax.tree_util.tree_structure(stepped)
+    assert avals(reset) == avals(stepped)
