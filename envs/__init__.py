@@ -2,8 +2,11 @@
 
 ``envs.make(name, backend="auto")`` is the entry point:
 
-- ``mjx``: a pure, unbatched :class:`JaxEnv`, for a GPU/TPU; vmap it yourself. Our Swimmer, Brax's
-  MJX tasks and, with the ``playground`` extra, MuJoCo Playground's DM Control suite
+- ``mjx``: a pure, unbatched :class:`JaxEnv`, for a GPU/TPU; vmap it yourself. Swimmer, Hopper,
+  Walker2d and HalfCheetah are gymnasium's ``-v5`` tasks on MJX (:data:`MJX_PORTS`,
+  :mod:`pes_rl.envs.mjx_gymnasium`: the same observations, rewards and terminations); the other
+  short names are Brax's MJX tasks, and ``brax_NAME`` names every Brax task (:data:`BRAX_MJX_NAMES`,
+  mjx only). With the ``playground`` extra, MuJoCo Playground's DM Control suite
   (:data:`PLAYGROUND_NAMES`, e.g. ``CheetahRun``: mjx only).
 - ``gymnasium``: a numpy :class:`BatchedEnv` of N envs, for the CPU (C MuJoCo is
   faster there). Swimmer, Hopper, HalfCheetah, Walker2d, Ant, Humanoid,
@@ -31,18 +34,23 @@ import gymnasium as gym
 
 from pes_rl.envs.base import BatchedEnv, JaxEnv, State, compiler_options
 from pes_rl.envs.brax_tasks import BRAX_NAMES  # names only: brax itself is imported on first use
-from pes_rl.envs.gymnasium_backend import GYMNASIUM_IDS, GymnasiumBatchedEnv
+from pes_rl.envs.gymnasium_backend import GYMNASIUM_IDS, MJX_PORTS, GymnasiumBatchedEnv
 from pes_rl.envs.playground_tasks import IMPLS, PLAYGROUND_NAMES  # names only, as for Brax
 
 BACKENDS = ("auto", "mjx", "gymnasium")
 ENV_NAMES = ("swimmer",) + tuple(BRAX_NAMES)  # short names on both backends
-MJX_NAMES = ENV_NAMES + PLAYGROUND_NAMES  # every task of the mjx backend
+BRAX_MJX_NAMES = tuple(f"brax_{name}" for name in BRAX_NAMES)  # Brax's own tasks by name, mjx only
+MJX_ONLY_NAMES = BRAX_MJX_NAMES + PLAYGROUND_NAMES  # tasks without a gymnasium counterpart
+MJX_NAMES = ENV_NAMES + MJX_ONLY_NAMES  # every task of the mjx backend
 
 __all__ = [
     "BACKENDS",
+    "BRAX_MJX_NAMES",
     "ENV_NAMES",
     "IMPLS",
     "MJX_NAMES",
+    "MJX_ONLY_NAMES",
+    "MJX_PORTS",
     "PLAYGROUND_NAMES",
     "BatchedEnv",
     "JaxEnv",
@@ -64,13 +72,15 @@ def accelerator_available() -> bool:
 
 
 def resolve_backend(backend: str, name: str | None = None) -> str:
-    """``auto`` -> ``mjx`` on a GPU/TPU or for a task ``name`` that runs on mjx only, else
-    ``gymnasium``; validates the backend (and that such a task is not asked for on gymnasium)."""
+    """``auto`` -> ``mjx`` on a GPU/TPU or for a task ``name`` that runs on mjx only
+    (:data:`MJX_ONLY_NAMES`), else ``gymnasium``; validates the backend (and that such a task is not
+    asked for on gymnasium)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if name in PLAYGROUND_NAMES:
+    if name in MJX_ONLY_NAMES:
         if backend == "gymnasium":
-            raise ValueError(f"backend must be auto or mjx for env {name!r} (MuJoCo Playground runs on mjx only); "
+            source = "MuJoCo Playground's task" if name in PLAYGROUND_NAMES else "Brax's task"
+            raise ValueError(f"backend must be auto or mjx for env {name!r} ({source} runs on mjx only); "
                              "got 'gymnasium'")
         return "mjx"
     if backend == "auto":
@@ -131,8 +141,9 @@ def make(
         (``None``: whenever the id is in :data:`pes_rl.envs.mujoco_threaded.TASKS` and
         no ``env_fn`` is given; ``False``: gymnasium's ``SyncVectorEnv``).
       num_threads: C threads of the threaded batch (default: every core).
-      impl: mjx backend: MJX's implementation, ``jax`` or ``warp`` (MJX-Warp), for Swimmer
-        and the Playground tasks; None: :func:`default_impl`.
+      impl: mjx backend: MJX's implementation, ``jax`` or ``warp`` (MJX-Warp), for the
+        gymnasium ports and the Playground tasks (warp is tested for Swimmer and Playground's);
+        None: :func:`default_impl`.
     Raises:
       ValueError: unknown name, backend or impl, naming the valid choices.
       pes_rl.envs.playground_tasks.PlaygroundMissing: a Playground task without the extra.
@@ -145,11 +156,15 @@ def make(
             from pes_rl.envs.mjx_swimmer import MjxSwimmer
 
             return MjxSwimmer(episode_length=episode_length, impl=impl or "jax")
+        if name in MJX_PORTS:
+            from pes_rl.envs.mjx_gymnasium import MjxGymnasiumEnv
+
+            return MjxGymnasiumEnv(name, episode_length=episode_length, impl=impl or "jax")
         if name in PLAYGROUND_NAMES:
             from pes_rl.envs.playground_tasks import PlaygroundEnv
 
             return PlaygroundEnv(name, episode_length=episode_length, impl=impl or default_impl(name))
-        if name in BRAX_NAMES:
+        if name in BRAX_NAMES or name in BRAX_MJX_NAMES:
             if impl not in (None, "jax"):
                 raise ValueError(f"impl must be jax for Brax's task {name!r}; got {impl!r}")
             from pes_rl.envs.brax_tasks import BraxEnv

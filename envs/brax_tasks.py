@@ -58,15 +58,18 @@ class BraxEnv(UpstreamEnv):
     """A Brax ``PipelineEnv`` created with ``backend='mjx'``, without auto-reset."""
 
     def __init__(self, name: str, episode_length: int = 1000, ls_iterations: int | None = None, **brax_kwargs):
-        """``ls_iterations``: the solver's line-search cap; unset, :data:`LS_ITERATIONS`' entry for
+        """``name``: a key of :data:`BRAX_NAMES`, or that key prefixed ``brax_``.
+
+        ``ls_iterations``: the solver's line-search cap; unset, :data:`LS_ITERATIONS`' entry for
         the task, else Brax's own."""
         with quiet_mjx_import():  # brax is heavy: imported only when a Brax task is made
             from brax import envs as brax_envs
 
         self.name = name
+        task = name.removeprefix("brax_")
         with _models_on_a_local_device():
-            self.brax_env = brax_envs.get_environment(BRAX_NAMES[name], backend="mjx", **brax_kwargs)
-        ls_iterations = LS_ITERATIONS.get(name) if ls_iterations is None else ls_iterations
+            self.brax_env = brax_envs.get_environment(BRAX_NAMES[task], backend="mjx", **brax_kwargs)
+        ls_iterations = LS_ITERATIONS.get(task) if ls_iterations is None else ls_iterations
         if ls_iterations is not None:
             self.brax_env.sys = self.brax_env.sys.tree_replace({"opt.ls_iterations": int(ls_iterations)})
         self.upstream = self.brax_env

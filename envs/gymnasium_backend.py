@@ -26,6 +26,10 @@ GYMNASIUM_IDS = {
     "humanoid": "Humanoid-v5",
     "pusher": "Pusher-v5",
 }
+# The short names whose mjx env is gymnasium's own task on MJX (pes_rl.envs.mjx_gymnasium.PORTS, checked
+# there at import); on mjx the other short names are Brax's tasks. Kept here, light: importing mjx
+# takes seconds.
+MJX_PORTS = ("swimmer", "hopper", "walker2d", "halfcheetah")
 
 
 def check_box_action_space(env_id: str, space: gym.Space) -> None:

@@ -61,4 +61,4 @@ def resolve(requested: str, num_envs: int, env_name: str, env_fn=None) -> tuple[
     and Brax's tasks observe differently from gymnasium's.)"""
     return choose_backend(requested, num_envs, envs.accelerator_available(), default_threads(),
                           mjx_task=env_name in envs.MJX_NAMES and env_fn is None,
-                          gymnasium_task=env_name not in envs.PLAYGROUND_NAMES)
+                          gymnasium_task=env_name not in envs.MJX_ONLY_NAMES)

@@ -25,7 +25,9 @@ def _env_help(default: str) -> str:
     accepts them), and that any registered gymnasium id works on the gymnasium backend."""
     from pes_rl import envs
 
-    return (f"short name: {', '.join(envs.ENV_NAMES)} (each runs on the gymnasium and mjx backends); a MuJoCo "
+    return (f"short name: {', '.join(envs.ENV_NAMES)} (each runs on the gymnasium and mjx backends; on mjx, "
+            f"{', '.join(envs.MJX_PORTS)} are gymnasium's tasks on MJX and the others Brax's); Brax's task by name: "
+            f"{', '.join(envs.BRAX_MJX_NAMES)} (mjx only); a MuJoCo "
             f"Playground DM Control task: {', '.join(envs.PLAYGROUND_NAMES)} (mjx only; the playground extra); or any "
             f"registered gymnasium id with a Box action space, e.g. Pendulum-v1 (gymnasium backend only); {default}")
 

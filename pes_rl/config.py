@@ -59,7 +59,9 @@ class Config:
     Each field's metadata holds its ``pes-rl train`` help and allowed values: the flags are
     generated from this class, so a field is declared here and nowhere else."""
 
-    env: str = _field("swimmer", "the task: a short name of pes_rl.envs.ENV_NAMES, a MuJoCo Playground DM Control "
+    env: str = _field("swimmer", "the task: a short name of pes_rl.envs.ENV_NAMES (on mjx, swimmer, hopper, walker2d "
+                      "and halfcheetah are gymnasium's tasks on MJX, the others Brax's), Brax's task by name "
+                      "(pes_rl.envs.BRAX_MJX_NAMES, e.g. brax_hopper; mjx only), a MuJoCo Playground DM Control "
                       "task of pes_rl.envs.PLAYGROUND_NAMES (e.g. CheetahRun; mjx only, the playground extra) or, on "
                       "the gymnasium backend, any registered gymnasium id with a Box action space (e.g. Pendulum-v1)")
     backend: str = _field("auto", "auto: mjx on a GPU/TPU (or for a task that runs on mjx only), else gymnasium",
@@ -375,12 +377,14 @@ def validate(config: Config) -> None:
             _check_choice(f.name, getattr(config, f.name), f.metadata["choices"])
     if config.agent == "nres" and config.reset_at != "window":
         raise ConfigError("reset_at must be window for agent nres (its noise changes only between windows)")
-    if config.env in envs.PLAYGROUND_NAMES:
-        if importlib.util.find_spec("mujoco_playground") is None:
+    if config.env in envs.MJX_ONLY_NAMES:
+        playground = config.env in envs.PLAYGROUND_NAMES
+        if playground and importlib.util.find_spec("mujoco_playground") is None:
             raise ConfigError(f"env {config.env!r} needs MuJoCo Playground: {PLAYGROUND_INSTALL_HINT}")
+        source = "MuJoCo Playground's task" if playground else "Brax's task"
         for name in ("backend", "eval_backend"):
             if getattr(config, name) == "gymnasium":
-                raise ConfigError(f"{name} must be auto or mjx for env {config.env!r} (MuJoCo Playground runs on mjx "
+                raise ConfigError(f"{name} must be auto or mjx for env {config.env!r} ({source} runs on mjx "
                                   "only); got 'gymnasium'")
     elif config.env not in envs.ENV_NAMES:
         try:

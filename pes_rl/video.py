@@ -209,7 +209,7 @@ def _mjx_frames(config: Config, apply_flat, theta, normalizer: NormalizerState, 
 
 
 def _mjx_data(physics):
-    """The ``mjx.Data`` inside an mjx env's physics: itself (our Swimmer), a Brax state's
+    """The ``mjx.Data`` inside an mjx env's physics: itself (the gymnasium ports), a Brax state's
     ``pipeline_state`` or a Playground state's ``data``."""
     if hasattr(physics, "qpos"):
         return physics

@@ -7,7 +7,7 @@
 #      (one bench process per batch size, so a batch that runs out of time loses only its own row);
 #   2. wall time to a Swimmer return of 350 on mjx, from process launch (imports and compilation
 #      included), evaluation on the host's C MuJoCo (eval_backend gymnasium), held-out seeds;
-#   3. one Brax MJX task (hopper): raw stepping and the PES loop at 8k pairs; then each TASKS entry
+#   3. gymnasium's Hopper on MJX (pes_rl.envs.mjx_gymnasium): raw stepping and the PES loop at 8k pairs; then each TASKS entry
 #      ENV:PAIRS the same way (e.g. "CheetahRun:2048 walker2d:8192", Playground tasks included);
 #   4. the host's C MuJoCo path (2,048 envs), then scripts/gpu_report.py: markdown tables and the
 #      crossover population `auto` should use on this machine (report.md, report.json);

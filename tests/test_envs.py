@@ -96,7 +96,7 @@ def test_brax_hopper_line_search_cap_leaves_the_trajectory_bit_identical():
 
 
 # hopper steps in the line-search test above
-BRAX_TASKS = ["halfcheetah", "ant", "walker2d", "inverted_pendulum", "reacher"]
+BRAX_TASKS = ["brax_halfcheetah", "ant", "brax_walker2d", "inverted_pendulum", "reacher"]
 
 
 @pytest.mark.parametrize("name", BRAX_TASKS)
