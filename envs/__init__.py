@@ -130,8 +130,10 @@ def make(
     """Create environment ``name`` on ``backend``.
 
     Args:
-      name: a short name (``swimmer``, ``hopper``, ...) or, on the gymnasium
-        backend, any registered gymnasium id with a Box action space.
+      name: a short name (``swimmer``, ``hopper``, ...; on mjx, :data:`MJX_PORTS` are gymnasium's
+        tasks and the others Brax's); on mjx only, a Brax task by name (``brax_hopper``, ...) or a
+        Playground task (``CheetahRun``, ...); on the gymnasium backend, any registered gymnasium id
+        with a Box action space.
       backend: ``auto``, ``mjx`` or ``gymnasium``.
       num_envs: batch size of the gymnasium backend (the mjx env is unbatched).
       episode_length: the time limit T.
