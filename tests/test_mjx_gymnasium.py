@@ -71,14 +71,17 @@ def test_ports_follow_gymnasium_step_for_step_in_float64():
 
 @pytest.mark.parametrize("name", PORTED)
 def test_port_matches_gymnasium_in_distribution(name):
-    """A fixed linear feedback policy, 16 full episodes per side with independent reset noise and
-    float32 physics: the mean returns agree within 3 standard errors of their difference. Also the
+    """A fixed linear feedback policy, 16 episodes of up to 200 steps per side (Hopper and Walker2d
+    fall before that; the mjx evaluator scans every step of the limit, so a short limit keeps this
+    quick) with independent reset noise and float32 physics: the mean returns agree within 3
+    standard errors of their difference. Also the
     port's shape: gymnasium's sizes and bounds, and reset states typed as stepped ones (a program
     fed both compiles once)."""
     from pes_rl.agents.normalization import init_normalizer
     from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
 
-    env = envs.make(name, "mjx")
+    horizon = 200
+    env = envs.make(name, "mjx", episode_length=horizon)
     gym_env = gym.make(envs.gymnasium_id(name))
     assert isinstance(env, JaxEnv) and env.backend == "mjx"
     assert (env.observation_size, env.action_size) == (gym_env.observation_space.shape[0], gym_env.action_space.shape[0])
@@ -104,7 +107,7 @@ def test_port_matches_gymnasium_in_distribution(name):
     episodes = 16
     evaluate = make_mjx_evaluator(env, lambda th, o: jnp.clip(th.reshape(n_act, n_obs) @ o, -1, 1), False, episodes)
     mjx_returns = np.asarray(evaluate(jnp.asarray(w.ravel()), init_normalizer(n_obs), jax.random.PRNGKey(0)))
-    gym_returns = evaluate_gymnasium(name, lambda o: np.clip(o @ w.T, -1, 1), episodes, seed=0, horizon=1000)
+    gym_returns = evaluate_gymnasium(name, lambda o: np.clip(o @ w.T, -1, 1), episodes, seed=0, horizon=horizon)
     se = np.sqrt(mjx_returns.var(ddof=1) / episodes + gym_returns.var(ddof=1) / episodes)
     diff = mjx_returns.mean() - gym_returns.mean()
     print(f"{name}: mjx {mjx_returns.mean():.2f} ± {mjx_returns.std():.2f}, gymnasium {gym_returns.mean():.2f} ± "
