@@ -71,6 +71,11 @@ def accelerator_available() -> bool:
     return jax.default_backend() not in ("cpu",)
 
 
+def mjx_only_source(name: str) -> str:
+    """Where a task of :data:`MJX_ONLY_NAMES` comes from, for error messages."""
+    return "MuJoCo Playground's task" if name in PLAYGROUND_NAMES else "Brax's task"
+
+
 def resolve_backend(backend: str, name: str | None = None) -> str:
     """``auto`` -> ``mjx`` on a GPU/TPU or for a task ``name`` that runs on mjx only
     (:data:`MJX_ONLY_NAMES`), else ``gymnasium``; validates the backend (and that such a task is not
@@ -79,9 +84,8 @@ def resolve_backend(backend: str, name: str | None = None) -> str:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if name in MJX_ONLY_NAMES:
         if backend == "gymnasium":
-            source = "MuJoCo Playground's task" if name in PLAYGROUND_NAMES else "Brax's task"
-            raise ValueError(f"backend must be auto or mjx for env {name!r} ({source} runs on mjx only); "
-                             "got 'gymnasium'")
+            raise ValueError(f"backend must be auto or mjx for env {name!r} ({mjx_only_source(name)} runs on mjx "
+                             "only); got 'gymnasium'")
         return "mjx"
     if backend == "auto":
         return "mjx" if accelerator_available() else "gymnasium"
@@ -154,10 +158,6 @@ def make(
     if impl is not None and impl not in IMPLS:
         raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
     if backend == "mjx":
-        if name == "swimmer":
-            from pes_rl.envs.mjx_swimmer import MjxSwimmer
-
-            return MjxSwimmer(episode_length=episode_length, impl=impl or "jax")
         if name in MJX_PORTS:
             from pes_rl.envs.mjx_gymnasium import MjxGymnasiumEnv
 

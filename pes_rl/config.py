@@ -381,11 +381,10 @@ def validate(config: Config) -> None:
         playground = config.env in envs.PLAYGROUND_NAMES
         if playground and importlib.util.find_spec("mujoco_playground") is None:
             raise ConfigError(f"env {config.env!r} needs MuJoCo Playground: {PLAYGROUND_INSTALL_HINT}")
-        source = "MuJoCo Playground's task" if playground else "Brax's task"
         for name in ("backend", "eval_backend"):
             if getattr(config, name) == "gymnasium":
-                raise ConfigError(f"{name} must be auto or mjx for env {config.env!r} ({source} runs on mjx "
-                                  "only); got 'gymnasium'")
+                raise ConfigError(f"{name} must be auto or mjx for env {config.env!r} "
+                                  f"({envs.mjx_only_source(config.env)} runs on mjx only); got 'gymnasium'")
     elif config.env not in envs.ENV_NAMES:
         try:
             envs.gymnasium_id(config.env)
