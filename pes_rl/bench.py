@@ -9,7 +9,8 @@ evaluation are timed twice in one process:
   steps), nothing else: no estimator, no update, no logging.
 * **pes**: :func:`pes_rl.train` itself (perturbation, rollout, estimator, update,
   resets, progress.csv/TensorBoard logging); steps/s are taken over the chunks
-  after the first, whose time (compilation included) is reported as ``warmup_s``.
+  after the first, whose time (compilation included) is reported as ``warmup_s``
+  (on the host both are timed over at least :data:`MIN_TIMED_STEPS` env steps).
 
 On the CPU, ``mujoco_limit_steps_per_s`` is what C MuJoCo does with the machine:
 every transition of the raw run (the state before each env step, warm start
@@ -17,7 +18,12 @@ included, and its action) replayed by ``mujoco.batch.Batch.rollout`` on every
 core, one call per window of K steps, no policy, no Python per env. (The cost of
 a MuJoCo step depends on the state — joint limits engage, contacts come and go,
 episodes end and restart — so the limit is measured on the very states the
-policy visits, resets included.)
+policy visits, resets included.) ``pes_mujoco_limit_steps_per_s`` is the same
+replay of the PES loop's own timed transitions: training is deterministic, so
+a second, untimed run of the same loop records them (:func:`recorded_transitions`),
+and ``pes_over_mujoco_limit`` divides by this one. The raw run's trajectories are
+not the PES loop's: it times the first windows of an episode from reset, the loop
+later ones, whose steps cost more (Swimmer, 20 envs: ~12% more).
 
 ``memory`` compares peak RSS of two short training processes with horizons
 T = 1,000 and T = 100,000 and the same K: PES's memory must not grow with T.
@@ -26,6 +32,7 @@ Env steps count every simulated step of every particle.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -42,11 +49,15 @@ import numpy as np
 from pes_rl import envs
 from pes_rl.agents.normalization import init_normalizer, normalize
 from pes_rl.envs.base import select_states
-from pes_rl.envs.mujoco_threaded import default_threads
+from pes_rl.envs.mujoco_threaded import ThreadedMujocoEnv, default_threads
 
 ENV = "swimmer"  # the default task
 CPU_PAIRS = {"gymnasium": 256, "mjx": 32}
 GPU_PAIRS = (512, 2048, 8192, 32768)
+# The host PES loop is timed over at least this many env steps (at most 100 iterations after the
+# first): at the Swimmer preset's 20 envs four iterations of K = 200 last ~0.3 s, and such
+# figures moved by ±5% between calls.
+MIN_TIMED_STEPS = 200_000
 
 
 def _config(backend: str, num_pairs: int, truncation_length: int, horizon: int = 1000, env: str = ENV, **extra):
@@ -180,28 +191,87 @@ def raw_mjx(num_pairs: int, truncation_length: int, windows: int = 3, env_name: 
 
 
 def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: int = 4, chunk: int = 1,
-             env_name: str = ENV, mjx_impl: str | None = None) -> dict[str, Any]:
-    """Env steps/s of :func:`pes_rl.train` after its first chunk (compilation), logging on."""
+             env_name: str = ENV, mjx_impl: str | None = None, limit: bool = False) -> dict[str, Any]:
+    """Env steps/s of :func:`pes_rl.train` after its first chunk (compilation), logging on.
+
+    ``limit`` (threaded C MuJoCo only): also ``pes_mujoco_limit_steps_per_s``, the C MuJoCo
+    limit on the timed chunks' own transitions, recorded by a second, untimed run of the same
+    (deterministic) loop and replayed by :func:`mujoco_limit_seconds`.
+    """
     from pes_rl.trainer import train
 
     extra = {"mjx_impl": mjx_impl} if mjx_impl else {}
     config = _config(backend, num_pairs, truncation_length, env=env_name, log_every=chunk, **extra)
     total = config.steps_per_iteration * chunk * (iterations + 1)
-    with tempfile.TemporaryDirectory() as run_dir:
-        t0 = time.perf_counter()
-        result = train(config, total_steps=total, run_dir=os.path.join(run_dir, "run"))
-        wall = time.perf_counter() - t0
-    rows = result.metrics
-    # a last, shorter chunk (where the step budget ran out mid-chunk) compiles a scan of its own length
-    if len(rows) > 2 and rows[-1]["iteration"] - rows[-2]["iteration"] != chunk:
-        rows = rows[:-1]
+
+    def timed_rows(log: list | None = None) -> tuple[list[dict], float, np.ndarray]:
+        with tempfile.TemporaryDirectory() as run_dir:
+            t0 = time.perf_counter()
+            with recorded_transitions(log) if log is not None else contextlib.nullcontext():
+                result = train(config, total_steps=total, run_dir=os.path.join(run_dir, "run"))
+            wall = time.perf_counter() - t0
+        rows = result.metrics
+        # a last, shorter chunk (where the step budget ran out mid-chunk) compiles a scan of its own length
+        if len(rows) > 2 and rows[-1]["iteration"] - rows[-2]["iteration"] != chunk:
+            rows = rows[:-1]
+        return rows, wall, result.flat_params
+
+    rows, wall, params = timed_rows()
     first, last = rows[0], rows[-1]
     steps = last["env_steps"] - first["env_steps"]
-    return {
+    out = {
         "pes_steps_per_s": steps / (last["wall_time"] - first["wall_time"]),
         "warmup_s": first["wall_time"],
         "total_s": wall,
     }
+    if limit:
+        log: list[tuple[np.ndarray, np.ndarray]] = []
+        again, _, params_again = timed_rows(log)
+        if [r["env_steps"] for r in again] != [r["env_steps"] for r in rows] or not np.array_equal(params, params_again):
+            raise RuntimeError("the PES loop did not repeat itself: its transitions cannot be replayed")
+        timed = transitions_between(log, first["env_steps"], last["env_steps"])
+        env = envs.make(env_name, "gymnasium", num_envs=1)
+        seconds = sum(mujoco_limit_seconds(env, r[:, None], a[:, None]) for r, a in timed)
+        env.close()
+        out["pes_mujoco_limit_steps_per_s"] = steps / seconds
+    return out
+
+
+@contextlib.contextmanager
+def recorded_transitions(log: list):
+    """Inside the block, every :meth:`ThreadedMujocoEnv.step` appends ``(env id, rows, actions)`` to
+    ``log``: the stepped members' physics rows before the step, (n, nstate), and their actions, (n, nu).
+    (The env id tells the training batch, the first to step, from evaluation batches.)"""
+    step = ThreadedMujocoEnv.step
+
+    def recording(self, actions, mask=None):
+        ids = slice(None) if mask is None else np.flatnonzero(mask)
+        log.append((id(self), self.physics[ids].copy(), np.asarray(actions, np.float64)[ids].copy()))
+        return step(self, actions, mask)
+
+    ThreadedMujocoEnv.step = recording
+    try:
+        yield log
+    finally:
+        ThreadedMujocoEnv.step = step
+
+
+def transitions_between(log: list, start: int, stop: int, rows_per_call: int = 100_000) -> list:
+    """The training batch's recorded transitions after env step ``start`` up to ``stop`` (counted
+    over every member stepped, as training counts), regrouped into ``(rows, actions)`` blocks of at
+    most ``rows_per_call`` for the replay. The training batch is the first env in ``log``."""
+    log = [(rows, actions) for owner, rows, actions in log if owner == log[0][0]]
+    counts = np.cumsum([0] + [len(rows) for rows, _ in log])
+    if start not in counts or stop not in counts:
+        raise ValueError(f"env steps {start}..{stop} do not fall on recorded step boundaries")
+    chosen = log[int(np.searchsorted(counts, start)):int(np.searchsorted(counts, stop))]
+    blocks, pending = [], []
+    for i, item in enumerate(chosen):
+        pending.append(item)
+        if sum(len(r) for r, _ in pending) >= rows_per_call or i == len(chosen) - 1:
+            blocks.append((np.concatenate([r for r, _ in pending]), np.concatenate([a for _, a in pending])))
+            pending = []
+    return blocks
 
 
 def memory_probe(horizon: int, truncation_length: int = 100, num_pairs: int = 16, iterations: int = 5,
@@ -270,11 +340,13 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
     if "gymnasium" in backends:
         n = num_pairs[0] if num_pairs else CPU_PAIRS["gymnasium"]
         log(f"gymnasium (threaded C MuJoCo), {env}: {2 * n} envs, raw stepping and the C MuJoCo limit")
-        raw = raw_host(n, truncation_length, env_name=env)
+        iterations = min(100, max(4, -(-MIN_TIMED_STEPS // (2 * n * truncation_length))))
+        raw = raw_host(n, truncation_length, windows=max(2, iterations), env_name=env)
         limit = raw.pop("mujoco_limit_steps_per_s")
         log(f"gymnasium, {env}: PES loop")
-        entry = _ratio({**raw, **pes_loop("gymnasium", n, truncation_length, env_name=env)})
-        entry["pes_over_mujoco_limit"] = entry["pes_steps_per_s"] / limit
+        entry = _ratio({**raw, **pes_loop("gymnasium", n, truncation_length, iterations=iterations, env_name=env,
+                                          limit=True)})
+        entry["pes_over_mujoco_limit"] = entry["pes_steps_per_s"] / entry["pes_mujoco_limit_steps_per_s"]
         report["cpu"] = {"mujoco_limit_steps_per_s": limit,
                          "mujoco_one_thread_steps_per_s": single_thread_steps_per_s(env_name=env),
                          "threads": default_threads(), "gymnasium": entry}
@@ -348,8 +420,9 @@ def table(report: dict[str, Any]) -> str:
     cpu = report.get("cpu", {})
     if "mujoco_limit_steps_per_s" in cpu:
         g = cpu["gymnasium"]
-        lines.append(f"C MuJoCo limit on {cpu['threads']} threads (the raw run's transitions, no policy): "
-                     f"{cpu['mujoco_limit_steps_per_s']:,.0f} steps/s; PES/limit {g['pes_over_mujoco_limit']:.2f}; "
+        lines.append(f"C MuJoCo limit on {cpu['threads']} threads (replayed transitions, no policy): "
+                     f"raw run's {cpu['mujoco_limit_steps_per_s']:,.0f} steps/s, PES loop's "
+                     f"{g['pes_mujoco_limit_steps_per_s']:,.0f}; PES/limit {g['pes_over_mujoco_limit']:.2f}; "
                      f"one thread {cpu['mujoco_one_thread_steps_per_s']:,.0f} steps/s")
     for row in report.get("scaling", []):
         lines.append(f"scaling {row['backend']}: {row['layout']}, {row['particles']} particles: "

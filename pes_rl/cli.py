@@ -97,7 +97,8 @@ def _bench_parser(sub) -> None:
         help="time raw env stepping vs the full PES loop on every backend here (Swimmer, or --env)",
         description="Time raw batched stepping of one task (same batch, same policy evaluation) and the full PES "
         "training loop on every backend available, in one process; on the CPU also the C MuJoCo limit "
-        "(mujoco.batch on every core replaying the raw run's transitions), and peak RSS at T = 100,000 "
+        "(mujoco.batch on every core replaying the transitions of the raw run and, recorded by a second "
+        "identical run, of the PES loop), and peak RSS at T = 100,000 "
         "vs T = 1,000. Compilation/warm-up is reported separately.",
     )
     from pes_rl.bench import threaded_env_names

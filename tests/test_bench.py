@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def test_bench_json_shape():
     out = subprocess.run(
@@ -23,7 +25,8 @@ def test_bench_json_shape():
     for key in ("raw_steps_per_s", "pes_steps_per_s", "warmup_s"):
         assert g[key] > 0
     assert abs(g["ratio"] - g["pes_steps_per_s"] / g["raw_steps_per_s"]) < 1e-9
-    assert abs(g["pes_over_mujoco_limit"] - g["pes_steps_per_s"] / cpu["mujoco_limit_steps_per_s"]) < 1e-9
+    assert abs(g["pes_over_mujoco_limit"] - g["pes_steps_per_s"] / g["pes_mujoco_limit_steps_per_s"]) < 1e-9
+    assert cpu["mujoco_limit_steps_per_s"] > 0
     assert cpu["threads"] >= 1 and cpu["mujoco_one_thread_steps_per_s"] > 0
     memory = report["memory"]
     assert memory["rss_kib_T1000"] > 0 and memory["rss_growth_T100000_over_T1000"] == memory["rss_kib_T100000"] / memory["rss_kib_T1000"]
@@ -45,7 +48,40 @@ def test_bench_other_env():
     cpu = report["cpu"]
     g = cpu["gymnasium"]
     assert g["num_envs"] == 8 and g["raw_steps_per_s"] > 0 and g["pes_steps_per_s"] > 0
-    assert abs(g["pes_over_mujoco_limit"] - g["pes_steps_per_s"] / cpu["mujoco_limit_steps_per_s"]) < 1e-9
+    assert abs(g["pes_over_mujoco_limit"] - g["pes_steps_per_s"] / g["pes_mujoco_limit_steps_per_s"]) < 1e-9
+
+
+def test_recorded_transitions_are_the_loops_own_trajectory(tmp_path):
+    """What the PES loop's C MuJoCo limit replays: each recorded row, stepped by C MuJoCo alone with
+    its recorded action, gives exactly the row recorded at the next env step (no resets here), and
+    the block between two step counts holds exactly those steps."""
+    import numpy as np
+
+    import pes_rl
+    from pes_rl import bench, envs
+    from pes_rl.envs.mujoco_threaded import ThreadedMujocoEnv
+
+    original = ThreadedMujocoEnv.step
+    log = []
+    with bench.recorded_transitions(log):
+        pes_rl.train(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=10, total_steps=120,
+                     stagger="none", eval_every=0, checkpoint_every=0, progress_bar=False, run_dir=str(tmp_path / "run"))
+    assert ThreadedMujocoEnv.step is original  # restored on exit
+    training = [(rows, actions) for owner, rows, actions in log if owner == log[0][0]]
+    assert len(log) > len(training) == 30  # the final evaluation's batch is recorded, and told apart
+    assert all(rows.shape[0] == 4 and actions.shape == (4, 2) for rows, actions in training)
+    env = envs.make("swimmer", "gymnasium", num_envs=1)
+    moved = 0.0
+    for (rows, actions), (next_rows, _) in zip(training, training[1:]):
+        np.testing.assert_array_equal(env.open_loop(rows, actions[:, None]), next_rows)
+        moved = max(moved, float(np.abs(next_rows - rows).max()))
+    assert moved > 1e-3  # the replay is not comparing a frozen state with itself
+    (rows, actions), = bench.transitions_between(log, 40, 120)
+    np.testing.assert_array_equal(rows, np.concatenate([r for r, _ in training[10:]]))
+    blocks = bench.transitions_between(log, 0, 120, rows_per_call=50)
+    assert [len(r) for r, _ in blocks] == [52, 52, 16]
+    with pytest.raises(ValueError, match="recorded step boundaries"):
+        bench.transitions_between(log, 2, 120)
 
 
 def test_bench_rejects_bad_env():
