@@ -27,7 +27,11 @@ there for ``pes-rl record``.
 
 Env steps count every simulated step of every particle (idle steps after an episode ended
 inside a window are not simulated and not counted). Budgets default to the issue's targets
-(:data:`BUDGETS`); ``--total-steps`` overrides them all.
+(:data:`BUDGETS`); ``--total-steps`` overrides them all. ``--preset gpu`` trains with the large-population
+presets (``pes_rl.config.GPU_PRESETS``) on the CPU's threaded path, where their sample efficiency is
+tuned, and budgets each task at its gpu preset's ``total_steps``:
+
+    python scripts/benchmark_tasks.py --preset gpu --tasks halfcheetah --agents pes --out runs/tasks_gpu
 """
 
 from __future__ import annotations
@@ -70,14 +74,15 @@ COLUMNS = ("task", "agent", "seed", "iteration", "env_steps", "wall_time", "eval
 
 
 def task_config(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
-                backend: str, mjx_impl: str | None = None):
-    """One run's config: the task's preset for the agent; evaluations of the true return on
-    gymnasium, or on mjx for a Playground task (which trains there too), every ~eval_every_steps."""
+                backend: str, mjx_impl: str | None = None, preset: str = "default"):
+    """One run's config: the task's ``preset`` (default or gpu) for the agent; evaluations of the
+    true return on gymnasium, or on mjx for a Playground task (which trains there too), every
+    ~eval_every_steps (at least every iteration)."""
     import pes_rl
     from pes_rl.envs import PLAYGROUND_NAMES
 
     playground = task in PLAYGROUND_NAMES
-    config = pes_rl.make_config(env=task, agent=agent, seed=seed, total_steps=total_steps,
+    config = pes_rl.make_config(env=task, agent=agent, preset=preset, seed=seed, total_steps=total_steps,
                                 backend="mjx" if playground else backend,
                                 eval_backend=None if playground else "gymnasium", mjx_impl=mjx_impl,
                                 eval_episodes=eval_episodes, checkpoint_every=0, progress_bar=False)
@@ -85,8 +90,18 @@ def task_config(task: str, agent: str, seed: int, total_steps: int, eval_every_s
     return config
 
 
-def run_dir_for(run_dirs: str, task: str, agent: str, seed: int, total_steps: int) -> str:
+def budget(task: str, preset: str = "default") -> int:
+    """A task's default env steps: :data:`BUDGETS`, or its gpu preset's own ``total_steps``."""
+    if preset == "gpu":
+        from pes_rl.config import GPU_PRESETS
+
+        return GPU_PRESETS[task]["total_steps"]
+    return BUDGETS[task]
+
+
+def run_dir_for(run_dirs: str, task: str, agent: str, seed: int, total_steps: int, preset: str = "default") -> str:
     """Where one run trains and keeps its checkpoints."""
+    agent = agent if preset == "default" else f"{agent}-{preset}"
     return os.path.join(run_dirs, f"{task}-{agent}-seed{seed}-{total_steps}")
 
 
@@ -103,13 +118,13 @@ def evaluation_rows(run_dir: str) -> list[dict]:
 
 
 def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps: int, eval_episodes: int,
-            backend: str, mjx_impl: str | None = None, run_dir: str | None = None) -> list[dict]:
+            backend: str, mjx_impl: str | None = None, run_dir: str | None = None, preset: str = "default") -> list[dict]:
     """Train one seed in ``run_dir`` (resuming it from its last checkpoint, or only reading it
     back when it already ran its budget); the evaluation rows of its learning curve."""
     import pes_rl
     from pes_rl import checkpoint
 
-    config = task_config(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl)
+    config = task_config(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, preset)
     if run_dir is None:
         metrics = [r for r in pes_rl.train(config).metrics if r["eval_return_mean"] is not None]
     else:
@@ -126,11 +141,11 @@ def run_one(task: str, agent: str, seed: int, total_steps: int, eval_every_steps
 
 def _run_job(job: tuple) -> tuple:
     """One queued run in a worker process: (task, agent, seed, rows, wall seconds)."""
-    task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, threads, run_dir = job
+    task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, threads, run_dir, preset = job
     if threads is not None:  # read when the batch is built, after this
         os.environ["PES_RL_THREADS"] = str(threads)
     t0 = time.perf_counter()
-    rows = run_one(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, run_dir)
+    rows = run_one(task, agent, seed, total_steps, eval_every_steps, eval_episodes, backend, mjx_impl, run_dir, preset)
     return task, agent, seed, rows, time.perf_counter() - t0
 
 
@@ -235,6 +250,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--backend", default="gymnasium", choices=["gymnasium", "mjx", "auto"],
                         help="for the tasks of both backends (Playground's run on mjx)")
     parser.add_argument("--mjx-impl", choices=["jax", "warp"], help="MJX's implementation (default: the env's)")
+    parser.add_argument("--preset", default="default", choices=["default", "gpu"],
+                        help="gpu: the large-population presets (pes_rl.config.GPU_PRESETS), budgeted at their "
+                             "total_steps")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--out", default="runs/benchmark_tasks")
     parser.add_argument("--run-dirs", default="runs/benchmark_runs",
@@ -245,17 +263,22 @@ def main(argv: list[str] | None = None) -> dict:
     if not 1 <= args.jobs <= cores:
         parser.error(f"--jobs must be between 1 and the {cores} cores this process may use; got {args.jobs}")
     agents = [a for a in args.agents.split(",") if a]
-    unknown = [t for t in args.tasks if t not in BUDGETS]
+    from pes_rl.config import GPU_PRESETS
+
+    allowed = list(BUDGETS) if args.preset == "default" else list(GPU_PRESETS)
+    unknown = [t for t in args.tasks if t not in allowed]
     if unknown:
-        parser.error(f"--tasks must be among {', '.join(BUDGETS)}; got {', '.join(unknown)}")
+        parser.error(f"--tasks must be among {', '.join(allowed)}{' (the gpu presets)' if args.preset == 'gpu' else ''}; "
+                     f"got {', '.join(unknown)}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "curves.csv")
     done = {(r["task"], r["agent"], r["seed"]) for r in read_curves(path)}
     # several at once share the cores; one at a time keeps the caller's PES_RL_THREADS (default: every core)
     threads = max(1, cores // args.jobs) if args.jobs > 1 else None
-    jobs = [(task, agent, seed, args.total_steps or BUDGETS[task], args.eval_every_steps, args.eval_episodes,
+    jobs = [(task, agent, seed, args.total_steps or budget(task, args.preset), args.eval_every_steps, args.eval_episodes,
              args.backend, args.mjx_impl, threads,
-             run_dir_for(args.run_dirs, task, agent, seed, args.total_steps or BUDGETS[task]))
+             run_dir_for(args.run_dirs, task, agent, seed, args.total_steps or budget(task, args.preset), args.preset),
+             args.preset)
             for task in args.tasks for agent in agents for seed in args.seeds if (task, agent, seed) not in done]
     for task, agent, seed, rows, wall in run_jobs(jobs, args.jobs):
         append_curves(path, rows)

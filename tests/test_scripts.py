@@ -89,6 +89,27 @@ def test_benchmark_run_resumes_from_its_run_dir(tmp_path):
     assert progress.stat().st_mtime_ns == before
 
 
+def test_benchmark_tasks_runs_the_gpu_presets(tmp_path):
+    """``--preset gpu``: each run takes the task's large-population preset, is budgeted at that
+    preset's total_steps and trains in a run dir of its own; a task without one is refused."""
+    from pes_rl.config import GPU_PRESETS
+
+    bench = _benchmark_module()
+    config = bench.task_config("swimmer", "pes", 5, 10_000_000, 20_000, 5, "gymnasium", preset="gpu")
+    assert (config.num_pairs, config.truncation_length) == (GPU_PRESETS["swimmer"]["num_pairs"],
+                                                             GPU_PRESETS["swimmer"]["truncation_length"])
+    assert config.backend == "gymnasium" and config.eval_every == 1  # an iteration is over 20k env steps
+    assert bench.task_config("swimmer", "pes", 5, 200_000, 20_000, 5, "gymnasium").num_pairs == 10
+    assert bench.budget("swimmer", "gpu") == GPU_PRESETS["swimmer"]["total_steps"] != bench.budget("swimmer")
+    assert bench.run_dir_for("d", "swimmer", "pes", 5, 7, "gpu") == os.path.join("d", "swimmer-pes-gpu-seed5-7")
+    assert bench.run_dir_for("d", "swimmer", "pes", 5, 7) == os.path.join("d", "swimmer-pes-seed5-7")
+    out = subprocess.run([sys.executable, str(SCRIPTS / "benchmark_tasks.py"), "--preset", "gpu", "--tasks", "reacher",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("benchmark_tasks.py: error: --tasks must be among swimmer")
+    assert "(the gpu presets); got reacher" in out.stderr
+
+
 def test_benchmark_summary_counts_swimmers_steps_to_350():
     """Swimmer's summary also gives the seeds reaching 350 and the median steps to it (a seed
     that never did counts as slowest)."""
