@@ -191,6 +191,13 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
         policy="mlp", hidden=(32, 32), num_pairs=32, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
         normalize_obs=True, return_std_scaling=True, total_steps=5_000_000, eval_every=10,
     ),
+    # MuJoCo Playground's CheetahRun (mjx only): ReacherEasy's settings with 16 pairs, chosen on seed 0 among
+    # four settings at 3M env steps (docs/tasks_and_presets.md): with --agent nres 253; PES with a linear
+    # policy 152, with 32 pairs 104 (it collapsed after a best of 283).
+    "CheetahRun": dict(
+        policy="mlp", hidden=(32, 32), num_pairs=16, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
+        normalize_obs=True, return_std_scaling=True, total_steps=3_000_000, eval_every=10,
+    ),
     # Hopper-v5 and HalfCheetah-v5, tuned on seed 0 (docs/tasks_and_presets.md). ARS's settings are the
     # ARS paper's (Mania et al. 2018, V2-t); PES's keep its noise scale, population and top-b, with lr = 2α
     # (ARS's step is 2σ/σ_R times the antithetic ES gradient, PES's return-std-scaled estimate σ/σ_R times it).
@@ -238,6 +245,13 @@ GPU_PRESETS: dict[str, dict[str, Any]] = {
     "swimmer": dict(
         num_pairs=1024, truncation_length=100, sigma=0.1, lr=0.6, return_std_scaling=True, total_steps=10_000_000,
         eval_every=1, eval_backend="gymnasium",
+    ),
+    # HalfCheetah-v5 (gymnasium's own model on mjx too), seed 0, 1,024 pairs, K = 200, σ 0.03 (the CPU
+    # preset's): top 256 with lr 0.08 / 0.16 / 0.32 reached 3,430 in 10 / 7 / never (it diverged)
+    # iterations; top 512 with lr 0.16 not in 12. 256 pairs (top 64, lr 0.04-0.08) took 14 iterations.
+    "halfcheetah": dict(
+        num_pairs=1024, top_directions=256, truncation_length=200, sigma=0.03, lr=0.16, normalize_obs=True,
+        total_steps=6_000_000, eval_every=1, eval_backend="gymnasium",
     ),
 }
 

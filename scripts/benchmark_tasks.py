@@ -66,7 +66,7 @@ BUDGETS = {
     "CartpoleSwingup": 5_000_000,
     "ReacherEasy": 5_000_000,
     "SwimmerSwimmer6": 10_000_000,
-    "CheetahRun": 10_000_000,
+    "CheetahRun": 3_000_000,
     "WalkerWalk": 10_000_000,
     "HopperHop": 10_000_000,
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/performance.md and docs/gpu.md on one H100/H200, each step under its own time
-# limit. The default limits add up to 10 min 50 s with every step on (on an H200 the Swimmer bench at
+# limit. The default limits add up to 12 min 50 s with every step on (on an H200 the Swimmer bench at
 # 1,024 pairs took 132 s); to stay under 8 minutes, skip the steps already measured:
 #   0. MJX Swimmer on the GPU matches gymnasium (the parity tests);
 #   1. `pes-rl bench` on mjx, Swimmer, K = 100: raw MJX stepping vs the PES loop at 1k and 32k pairs
@@ -8,7 +8,8 @@
 #   2. wall time to a Swimmer return of 350 on mjx, from process launch (imports and compilation
 #      included), evaluation on the host's C MuJoCo (eval_backend gymnasium), held-out seeds;
 #   3. gymnasium's Hopper on MJX (pes_rl.envs.mjx_gymnasium): raw stepping and the PES loop at 8k pairs; then each TASKS entry
-#      ENV:PAIRS the same way (e.g. "CheetahRun:2048 walker2d:8192", Playground tasks included);
+#      ENV:PAIRS the same way (default: HalfCheetah at its gpu preset's 1,024 pairs; e.g. "CheetahRun:2048
+#      walker2d:8192", Playground tasks included);
 #   4. the host's C MuJoCo path (2,048 envs), then scripts/gpu_report.py: markdown tables and the
 #      crossover population `auto` should use on this machine (report.md, report.json);
 #   5. scripts/mjx_latency.py: the milliseconds of one MJX Swimmer env step, one RK4 and one Euler
@@ -27,14 +28,14 @@ PARITY=${PARITY-on}
 OUT=${OUT:-runs/gpu_figures}
 SIZES=${SIZES-"1024 32768"}  # Swimmer batch sizes, in pairs
 HOPPER_PAIRS=${HOPPER_PAIRS-8192}
-TASKS=${TASKS-}  # more MJX tasks to bench, ENV:PAIRS each
+TASKS=${TASKS-"halfcheetah:1024"}  # more MJX tasks to bench, ENV:PAIRS each
 BENCH_CPU_PAIRS=${BENCH_CPU_PAIRS-1024}  # the host's C MuJoCo bench (a 2-core CPU needs fewer to fit its limit)
 WALL_SEEDS=${WALL_SEEDS-10}
 STOP_AT=${STOP_AT:-350}
 LATENCY_ENVS=${LATENCY_ENVS-2048}
 LATENCY_PIECES=${LATENCY_PIECES:-}  # empty: every piece of scripts/mjx_latency.py
 PARITY_LIMIT=${PARITY_LIMIT:-60} BENCH_LIMIT=${BENCH_LIMIT:-150} WALL_LIMIT=${WALL_LIMIT:-90}
-HOPPER_LIMIT=${HOPPER_LIMIT:-90} CPU_LIMIT=${CPU_LIMIT:-50} LATENCY_LIMIT=${LATENCY_LIMIT:-60}
+HOPPER_LIMIT=${HOPPER_LIMIT:-90} CPU_LIMIT=${CPU_LIMIT:-80} LATENCY_LIMIT=${LATENCY_LIMIT:-60}
 # Settings of the mjx wall-time runs: Swimmer's gpu preset (pes_rl.config.GPU_PRESETS; docs/gpu.md).
 WALL_ARGS=${WALL_ARGS:-"--preset gpu"}
 mkdir -p "$OUT"

@@ -52,7 +52,9 @@ def test_gpu_preset_is_chosen_where_an_accelerator_will_run_it(monkeypatch):
     assert gpu.eval_backend == "gymnasium"  # an mjx evaluation would be T sequential steps
     assert make_config(num_pairs=10).preset == "default"  # the caller chose the population
     assert make_config(backend="gymnasium").preset == "default"
-    assert make_config(env="hopper").preset == "default"  # no gpu preset for it
+    assert make_config(env="walker2d").preset == "default"  # no gpu preset for it
+    cheetah = make_config(env="halfcheetah")
+    assert cheetah.preset == "gpu" and cheetah.num_pairs == GPU_PRESETS["halfcheetah"]["num_pairs"]
     assert make_config(preset="default").num_pairs == 10
 
 
@@ -60,7 +62,8 @@ def test_gpu_preset_explicitly_and_its_errors():
     config = make_config(preset="gpu", backend="gymnasium")  # tuned on the CPU: it must run there too
     assert (config.num_pairs, config.truncation_length) == (GPU_PRESETS["swimmer"]["num_pairs"],
                                                              GPU_PRESETS["swimmer"]["truncation_length"])
-    with pytest.raises(ConfigError, match="preset gpu: env 'hopper' has no gpu preset; envs with one: swimmer"):
+    with pytest.raises(ConfigError, match="preset gpu: env 'hopper' has no gpu preset; envs with one: swimmer, "
+                                          "halfcheetah"):
         make_config(env="hopper", preset="gpu")
     with pytest.raises(ConfigError, match="preset must be one of default, gpu; got 'tpu'"):
         make_config(preset="tpu")

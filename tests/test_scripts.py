@@ -174,7 +174,7 @@ def test_gpu_figures_script_smoke_on_the_cpu(tmp_path):
     import os
 
     env = dict(os.environ, PY=f"{sys.executable}", OUT=str(tmp_path), PARITY="", SIZES="", WALL_SEEDS="",
-               HOPPER_PAIRS="", LATENCY_ENVS="", BENCH_CPU_PAIRS="2", CPU_LIMIT="120")
+               HOPPER_PAIRS="", TASKS="", LATENCY_ENVS="", BENCH_CPU_PAIRS="2", CPU_LIMIT="120")
     out = subprocess.run(["bash", str(SCRIPTS / "gpu_figures.sh")], capture_output=True, text=True, timeout=300,
                          env=env, cwd=SCRIPTS.parent)
     assert out.returncode == 0, out.stderr
