@@ -198,6 +198,12 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
         policy="mlp", hidden=(32, 32), num_pairs=16, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
         normalize_obs=True, return_std_scaling=True, total_steps=3_000_000, eval_every=10,
     ),
+    # MuJoCo Playground's WalkerWalk (mjx only): ReacherEasy's settings, the one setting tried (seed 0: 220 at
+    # 3M env steps, 4.5k env steps/s on one core; docs/tasks_and_presets.md).
+    "WalkerWalk": dict(
+        policy="mlp", hidden=(32, 32), num_pairs=32, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
+        normalize_obs=True, return_std_scaling=True, total_steps=3_000_000, eval_every=10,
+    ),
     # Hopper-v5 and HalfCheetah-v5, tuned on seed 0 (docs/tasks_and_presets.md). ARS's settings are the
     # ARS paper's (Mania et al. 2018, V2-t); PES's keep its noise scale, population and top-b, with lr = 2α
     # (ARS's step is 2σ/σ_R times the antithetic ES gradient, PES's return-std-scaled estimate σ/σ_R times it).

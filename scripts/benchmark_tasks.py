@@ -67,7 +67,7 @@ BUDGETS = {
     "ReacherEasy": 5_000_000,
     "SwimmerSwimmer6": 10_000_000,
     "CheetahRun": 3_000_000,
-    "WalkerWalk": 10_000_000,
+    "WalkerWalk": 3_000_000,
     "HopperHop": 10_000_000,
 }
 COLUMNS = ("task", "agent", "seed", "iteration", "env_steps", "wall_time", "eval_return_mean", "eval_return_std")
