@@ -143,6 +143,13 @@ class Config:
 
 
 # Settings that train well per env; the CLI and ``make_config`` fill unset fields from these.
+# What MuJoCo Playground's DM Control presets share: a 32x32 MLP, K = 100 of T = 1,000, σ 0.1, Adam
+# 0.02, normalised observations, evaluations every 10 iterations (tuned on CartpoleSwingup and ReacherEasy).
+_DMC_MLP: dict[str, Any] = dict(
+    policy="mlp", hidden=(32, 32), truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam", normalize_obs=True,
+    return_std_scaling=True, eval_every=10,
+)
+
 PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fields for that agent
     # Tuned on gymnasium Swimmer-v5 with scripts/swimmer_sample_efficiency.py (docs/tasks_and_presets.md#swimmer).
     # NRES (--agent nres) takes twice the step: on seeds 0-4 its median to 325 / 350 was 44k / 64k env
@@ -180,30 +187,18 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
     ),
     # MuJoCo Playground's CartpoleSwingup (mjx only): tuned on seed 0 among four settings at 3M env steps
     # (a linear policy: 328; whole-episode ES windows: 227; this: 417; NRES with 32 pairs: 473).
-    "CartpoleSwingup": dict(
-        policy="mlp", hidden=(32, 32), num_pairs=16, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
-        normalize_obs=True, return_std_scaling=True, total_steps=5_000_000, eval_every=10,
-    ),
+    "CartpoleSwingup": dict(_DMC_MLP, num_pairs=16, total_steps=5_000_000),
     # MuJoCo Playground's ReacherEasy (mjx only): tuned on seed 0 among seven settings at 3-5M env steps
     # (a linear policy: final 410; 16 pairs: 466; this: 560, best 728; K = T: 562; NRES 16 or 32
     # pairs with or without a decaying lr: 348-547; evaluations of it swing by +-200).
-    "ReacherEasy": dict(
-        policy="mlp", hidden=(32, 32), num_pairs=32, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
-        normalize_obs=True, return_std_scaling=True, total_steps=5_000_000, eval_every=10,
-    ),
-    # MuJoCo Playground's CheetahRun (mjx only): ReacherEasy's settings with 16 pairs, chosen on seed 0 among
-    # four settings at 3M env steps (docs/tasks_and_presets.md): with --agent nres 253; PES with a linear
-    # policy 152, with 32 pairs 104 (it collapsed after a best of 283).
-    "CheetahRun": dict(
-        policy="mlp", hidden=(32, 32), num_pairs=16, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
-        normalize_obs=True, return_std_scaling=True, total_steps=3_000_000, eval_every=10,
-    ),
-    # MuJoCo Playground's WalkerWalk (mjx only): ReacherEasy's settings, the one setting tried (seed 0: 220 at
-    # 3M env steps, 4.5k env steps/s on one core; docs/tasks_and_presets.md).
-    "WalkerWalk": dict(
-        policy="mlp", hidden=(32, 32), num_pairs=32, truncation_length=100, sigma=0.1, lr=0.02, optimizer="adam",
-        normalize_obs=True, return_std_scaling=True, total_steps=3_000_000, eval_every=10,
-    ),
+    "ReacherEasy": dict(_DMC_MLP, num_pairs=32, total_steps=5_000_000),
+    # MuJoCo Playground's CheetahRun (mjx only): 16 pairs, chosen on seed 0 among four settings at 3M env
+    # steps (docs/tasks_and_presets.md): with --agent nres 253; PES with a linear policy 152, with 32
+    # pairs 104 (it collapsed after a best of 283).
+    "CheetahRun": dict(_DMC_MLP, num_pairs=16, total_steps=3_000_000),
+    # MuJoCo Playground's WalkerWalk (mjx only): the one setting tried (seed 0: 220 at 3M env steps, 4.5k
+    # env steps/s on one core; docs/tasks_and_presets.md).
+    "WalkerWalk": dict(_DMC_MLP, num_pairs=32, total_steps=3_000_000),
     # Hopper-v5 and HalfCheetah-v5, tuned on seed 0 (docs/tasks_and_presets.md). ARS's settings are the
     # ARS paper's (Mania et al. 2018, V2-t); PES's keep its noise scale, population and top-b, with lr = 2α
     # (ARS's step is 2σ/σ_R times the antithetic ES gradient, PES's return-std-scaled estimate σ/σ_R times it).
