@@ -114,10 +114,22 @@ def save(run_dir: str, step: int, payload: dict) -> None:
         manager.wait_until_finished()
 
 
-def latest_step(run_dir: str) -> int | None:
+def latest_step(run_dir: str, attempts: int = 5) -> int | None:
+    """The newest finalised checkpoint step under ``run_dir``, or None.
+
+    Safe beside a run that is writing: orbax lists the steps and then reads each one's
+    metadata, and a writer may delete its oldest step (``max_to_keep``) in between, which
+    raises FileNotFoundError or NotADirectoryError; the listing is then taken again.
+    """
     if not os.path.isdir(checkpoint_dir(run_dir)):
         return None
-    with _manager(run_dir) as manager:
+    for _ in range(attempts - 1):
+        try:
+            with _manager(run_dir) as manager:
+                return manager.latest_step()
+        except OSError:  # FileNotFoundError, NotADirectoryError: a step vanished mid-listing
+            pass
+    with _manager(run_dir) as manager:  # the last attempt's error, if any, is the caller's
         return manager.latest_step()
 
 

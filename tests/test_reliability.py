@@ -81,6 +81,29 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(resumed["policy"]["params"], full["policy"]["params"])
 
 
+def test_latest_step_beside_a_writer_that_deletes_old_steps(tmp_path):
+    """``checkpoint.latest_step`` while another process saves steps 1..40 (keeping 3, so it deletes
+    one with every save): orbax lists the steps, then reads each one's metadata, and a step deleted
+    in between raised FileNotFoundError or NotADirectoryError (the kill -9 test once failed on it in
+    CI). Every call must answer, and the answers never go backwards."""
+    import subprocess
+    import sys
+
+    run = str(tmp_path / "run")
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, numpy as np\n"
+        "from pes_rl import checkpoint\n"
+        "for s in range(1, 41):\n"
+        "    checkpoint.save(sys.argv[1], s, {'x': np.arange(1000.0) + s})\n"), run])
+    seen = []
+    while writer.poll() is None:
+        step = checkpoint.latest_step(run)
+        if step is not None:
+            seen.append(step)
+    assert writer.returncode == 0
+    assert len(seen) > 100 and seen == sorted(seen) and checkpoint.latest_step(run) == 40
+
+
 def test_damaged_or_foreign_checkpoint_is_one_line(tmp_path):
     import shutil
     import subprocess
