@@ -221,6 +221,7 @@ def pes_loop(backend: str, num_pairs: int, truncation_length: int, iterations: i
     steps = last["env_steps"] - first["env_steps"]
     out = {
         "pes_steps_per_s": steps / (last["wall_time"] - first["wall_time"]),
+        "pes_timed_env_steps": steps,
         "warmup_s": first["wall_time"],
         "total_s": wall,
     }
@@ -306,7 +307,7 @@ def threaded_env_names() -> list[str]:
 
 def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, truncation_length: int = 200,
         memory: bool = True, vector: bool = False, scaling: bool = False, log=print, env: str = ENV,
-        mjx_impls: list[str] | None = None) -> dict[str, Any]:
+        mjx_impls: list[str] | None = None, min_timed_steps: int = MIN_TIMED_STEPS) -> dict[str, Any]:
     """Run the benchmark; returns the nested dict ``pes-rl bench --json`` prints.
 
     ``num_pairs``: batch sizes in pairs (the gymnasium backend takes the first; mjx
@@ -316,7 +317,9 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
     the default on a CPU is the gymnasium backend only (compiling a Brax task on the CPU
     takes minutes). ``mjx_impls``: MJX's implementations to measure side by side (default:
     the env's own, :func:`pes_rl.envs.default_impl`); the first is reported as ``mjx``, each
-    other as ``mjx_<impl>``, every entry naming its ``impl``.
+    other as ``mjx_<impl>``, every entry naming its ``impl``. ``min_timed_steps``: on the host,
+    raw stepping and the PES loop are each timed over at least this many env steps (at most 100
+    iterations).
 
     Raises:
       ValueError: an unknown ``env`` or implementation.
@@ -340,7 +343,7 @@ def run(backends: list[str] | None = None, num_pairs: list[int] | None = None, t
     if "gymnasium" in backends:
         n = num_pairs[0] if num_pairs else CPU_PAIRS["gymnasium"]
         log(f"gymnasium (threaded C MuJoCo), {env}: {2 * n} envs, raw stepping and the C MuJoCo limit")
-        iterations = min(100, max(4, -(-MIN_TIMED_STEPS // (2 * n * truncation_length))))
+        iterations = min(100, max(4, -(-min_timed_steps // (2 * n * truncation_length))))
         raw = raw_host(n, truncation_length, windows=max(2, iterations), env_name=env)
         limit = raw.pop("mujoco_limit_steps_per_s")
         log(f"gymnasium, {env}: PES loop")

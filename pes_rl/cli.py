@@ -116,6 +116,11 @@ def _bench_parser(sub) -> None:
     p.add_argument("--mjx-impl", nargs="+", choices=IMPLS, metavar="IMPL",
                    help=f"MJX's implementations to time side by side ({', '.join(IMPLS)}; default: the env's own)")
     p.add_argument("--truncation-length", "-K", type=int, default=200, help="K (default 200)")
+    from pes_rl.bench import MIN_TIMED_STEPS
+
+    p.add_argument("--min-timed-steps", type=int, default=MIN_TIMED_STEPS,
+                   help=f"on the host, time raw stepping and the PES loop over at least this many env steps "
+                   f"(at most 100 iterations; default {MIN_TIMED_STEPS:,})")
     p.add_argument("--no-memory", action="store_true", help="skip the T = 1,000 vs 100,000 peak-RSS probe")
     p.add_argument("--vector", action="store_true", help="also time gymnasium's SyncVectorEnv path (raw)")
     p.add_argument("--scaling", action="store_true", help="also the PES loop on 1, 2, 4 devices (mjx; forced host "
@@ -293,13 +298,14 @@ def _cmd_bench(args) -> int:
     from pes_rl import bench
     from pes_rl.config import ConfigError
 
-    for name in ("num_pairs", "truncation_length"):
+    for name in ("num_pairs", "truncation_length", "min_timed_steps"):
         values = getattr(args, name)
         for value in values if isinstance(values, list) else [values]:
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1; got {value}")
     report = bench.run(args.backend, args.num_pairs, args.truncation_length, memory=not args.no_memory,
                        vector=args.vector, scaling=args.scaling, env=args.env, mjx_impls=args.mjx_impl,
+                       min_timed_steps=args.min_timed_steps,
                        log=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
     print(bench.table(report), file=_human(args))
     if args.json:

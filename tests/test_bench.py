@@ -13,7 +13,8 @@ import pytest
 
 def test_bench_json_shape():
     out = subprocess.run(
-        [sys.executable, "-m", "pes_rl.cli", "bench", "--backend", "gymnasium", "--num-pairs", "8", "-K", "20", "--json"],
+        [sys.executable, "-m", "pes_rl.cli", "bench", "--backend", "gymnasium", "--num-pairs", "8", "-K", "20",
+         "--min-timed-steps", "3000", "--json"],
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr
@@ -22,6 +23,7 @@ def test_bench_json_shape():
     cpu = report["cpu"]
     g = cpu["gymnasium"]
     assert g["num_envs"] == 16
+    assert 3000 <= g["pes_timed_env_steps"] < 4000  # --min-timed-steps: ten iterations of 320 after the first
     for key in ("raw_steps_per_s", "pes_steps_per_s", "warmup_s"):
         assert g[key] > 0
     assert abs(g["ratio"] - g["pes_steps_per_s"] / g["raw_steps_per_s"]) < 1e-9
@@ -94,6 +96,10 @@ def test_bench_rejects_bad_sizes():
     out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "bench", "--num-pairs", "0"], capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["pes-rl bench: error: num_pairs must be an integer >= 1; got 0"]
+    out = subprocess.run([sys.executable, "-m", "pes_rl.cli", "bench", "--min-timed-steps", "0"], capture_output=True,
+                         text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["pes-rl bench: error: min_timed_steps must be an integer >= 1; got 0"]
 
 
 def test_bench_config_holds_any_batch():
