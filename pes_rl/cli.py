@@ -101,7 +101,7 @@ def _bench_parser(sub) -> None:
         "identical run, of the PES loop), and peak RSS at T = 100,000 "
         "vs T = 1,000. Compilation/warm-up is reported separately.",
     )
-    from pes_rl.bench import threaded_env_names
+    from pes_rl.bench import MIN_TIMED_STEPS, threaded_env_names
     from pes_rl.envs import IMPLS
 
     p.add_argument("--env", default="swimmer", help="the task: a short name the threaded C MuJoCo batch steps "
@@ -116,8 +116,6 @@ def _bench_parser(sub) -> None:
     p.add_argument("--mjx-impl", nargs="+", choices=IMPLS, metavar="IMPL",
                    help=f"MJX's implementations to time side by side ({', '.join(IMPLS)}; default: the env's own)")
     p.add_argument("--truncation-length", "-K", type=int, default=200, help="K (default 200)")
-    from pes_rl.bench import MIN_TIMED_STEPS
-
     p.add_argument("--min-timed-steps", type=int, default=MIN_TIMED_STEPS,
                    help=f"on the host, time raw stepping and the PES loop over at least this many env steps "
                    f"(at most 100 iterations; default {MIN_TIMED_STEPS:,})")
