@@ -8,8 +8,8 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -19,11 +19,11 @@ import optax
 from pes_rl import checkpoint, distributed, envs, resources, rundir
 from pes_rl.backend_choice import resolve as resolve_backend
 from pes_rl.agents import sharding
-from pes_rl.agents.normalization import NormalizerState
+from pes_rl.agents.normalization import NormalizerState, init_normalizer
 from pes_rl.agents.pes import PES, PESConfig
 from pes_rl.agents.policies import Policy
 from pes_rl.config import Config, ConfigError, load_config_file, make_config
-from pes_rl.evaluation import evaluate_gymnasium, make_mjx_evaluator
+from pes_rl.evaluation import EVAL_SEED_OFFSET, evaluate_gymnasium, make_mjx_evaluator
 from pes_rl.logger import RunLogger
 from pes_rl.policy_io import apply_flat, build_policy, make_batched_act, policy_callable
 from pes_rl.runners import HostRunner, JaxRunner, Runner
@@ -121,14 +121,39 @@ class _Evaluator:
         evaluations share the device with training and stay in line."""
         return self.backend != "mjx" and jax.process_count() == 1 and not self.config.capture_video
 
-    def __call__(self, theta, normalizer) -> np.ndarray:
+    def __call__(self, theta, normalizer, seed: int | None = None) -> np.ndarray:
+        """Returns of ``eval_episodes`` episodes of the policy ``theta``; ``seed`` (default the
+        run's) picks the episodes: the same ones at every evaluation of a run."""
+        seed = self.config.seed if seed is None else seed
         if self.backend == "mjx":
-            key = jax.random.PRNGKey(self.config.seed + 1_000_003)
-            return np.asarray(self._mjx(theta, normalizer, key))
+            return np.asarray(self._mjx(theta, normalizer, jax.random.PRNGKey(seed + EVAL_SEED_OFFSET)))
         act = policy_callable(self.batched_act, theta, normalizer)
         # in the background one C thread, so that training keeps the others (the returns are the same)
-        return evaluate_gymnasium(self.config.env, act, self.config.eval_episodes, self.config.seed, self.config.horizon,
+        return evaluate_gymnasium(self.config.env, act, self.config.eval_episodes, seed, self.config.horizon,
                                   self.env_fn, num_threads=1 if self.in_background else None)
+
+
+def initial_policy_returns(config: Config | dict, seeds: Sequence[int]) -> dict[int, np.ndarray]:
+    """Per seed, the evaluation returns of the policy a run with that seed starts from (θ₀, before
+    any update, with a fresh observation normaliser) on that run's own evaluation episodes: where
+    its learning curve starts. With a zero-initialised last layer (every built-in policy) θ₀ is
+    the zero-action policy. One env and one compiled evaluator serve every seed."""
+    config = _resolve_config(config, {})
+    backend, _ = resolve_backend(config.backend, config.num_particles, config.env, None)
+    eval_backend = envs.resolve_backend(config.eval_backend or backend, config.env)
+    env = _env_for(config, eval_backend, num_envs=1)  # its sizes, and the mjx evaluator's env
+    try:
+        evaluator, returns = None, {}
+        for seed in seeds:
+            seeded = replace(config, seed=seed)
+            policy, flat0, unravel = build_policy(seeded, env.observation_size, env.action_size, env.action_low,
+                                                  env.action_high)
+            evaluator = evaluator or _Evaluator(seeded, eval_backend, env, policy, unravel)
+            returns[seed] = evaluator(np.asarray(flat0), init_normalizer(env.observation_size), seed)
+        return returns
+    finally:
+        if env.backend != "mjx":
+            env.close()
 
 
 def _resolve_config(config: Any, overrides: dict) -> Config:

@@ -10,8 +10,10 @@ their rows report returns at the budget:
 * ``curves.csv``: one row per evaluation (task, agent, seed, iteration, env_steps, wall_time,
   eval_return_mean, eval_return_std); rows are appended as each run ends, and runs already
   in the file are skipped, so an interrupted benchmark continues where it stopped;
-* ``summary.json``: per task and agent, each seed's steps to the threshold and final return,
-  and their medians (a seed that never reached the threshold counts as infinitely slow); for
+* ``initial.csv``: each run's initial policy θ₀ scored on that run's own evaluation episodes
+  (from its run dir's ``config.json``), where its curve starts;
+* ``summary.json``: per task and agent, each seed's steps to the threshold, final and initial
+  return, and their medians (a seed that never reached the threshold counts as infinitely slow); for
   Swimmer also the seeds reaching 350 and the median steps to it (``SECOND_THRESHOLDS``);
 * ``TASK.png``: median evaluation return over seeds against env steps, with the min-max band.
 
@@ -65,10 +67,10 @@ BUDGETS = {
     # MuJoCo Playground's DM Control tasks (mjx only; returns in [0, 1000])
     "CartpoleSwingup": 5_000_000,
     "ReacherEasy": 5_000_000,
-    "SwimmerSwimmer6": 10_000_000,
+    "SwimmerSwimmer6": 3_000_000,
     "CheetahRun": 3_000_000,
     "WalkerWalk": 3_000_000,
-    "HopperHop": 10_000_000,
+    "HopperHop": 3_000_000,
 }
 COLUMNS = ("task", "agent", "seed", "iteration", "env_steps", "wall_time", "eval_return_mean", "eval_return_std")
 
@@ -182,8 +184,61 @@ def append_curves(path: str, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def summarise(curves: list[dict]) -> dict:
-    """Per task and agent: each seed's steps to the threshold and final return, and the medians."""
+def run_config(run_dirs: str, task: str, agent: str, seed: int, final_steps: int, preset: str = "default"):
+    """The Config (its ``config.json``) of the run dir that produced a curve ending at
+    ``final_steps``: the one whose budget its last iteration crossed; None when none is left."""
+    from pes_rl.config import Config, load_config_file
+
+    prefix = os.path.basename(run_dir_for(run_dirs, task, agent, seed, 0, preset))[:-1]  # "...-seedS-"
+    for name in sorted(os.listdir(run_dirs)) if os.path.isdir(run_dirs) else []:
+        path = os.path.join(run_dirs, name, "config.json")
+        if name.startswith(prefix) and name[len(prefix):].isdigit() and os.path.exists(path):
+            config = Config.from_dict(load_config_file(path))
+            if config.total_steps <= final_steps < config.total_steps + config.steps_per_iteration:
+                return config
+    return None
+
+
+def read_initial(path: str) -> dict[tuple, float]:
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        return {(r["task"], r["agent"], int(r["seed"])): float(r["initial_return"]) for r in csv.DictReader(f)}
+
+
+def add_initial_returns(path: str, curves: list[dict], run_dirs: str, preset: str = "default") -> dict[tuple, float]:
+    """Each run's initial policy θ₀ scored on the run's own evaluation episodes
+    (``pes_rl.trainer.initial_policy_returns``, configured from its run dir's ``config.json``):
+    where its curve starts, which a task without a threshold needs to tell learning from luck
+    (a Playground seed's evaluation targets alone move its return by hundreds). Kept in ``path``
+    (``initial.csv``: task, agent, seed, initial_return); runs whose dir is gone stay out."""
+    from pes_rl.trainer import initial_policy_returns
+
+    known = read_initial(path)
+    finals = {(r["task"], r["agent"], r["seed"]): r["env_steps"] for r in curves}  # the last row wins
+    groups: dict[str, list] = {}  # runs whose configs differ only in seed and run dir share one evaluator
+    for (task, agent, seed), final_steps in sorted(finals.items()):
+        config = None if (task, agent, seed) in known else run_config(run_dirs, task, agent, seed, final_steps, preset)
+        if config is not None:
+            shared = {k: v for k, v in config.to_dict().items() if k not in ("seed", "run_dir")}
+            groups.setdefault(json.dumps(shared, sort_keys=True), []).append(((task, agent, seed), config))
+    for members in groups.values():
+        returns = initial_policy_returns(members[0][1], [config.seed for _, config in members])
+        new = {key: float(np.mean(returns[config.seed])) for key, config in members}
+        write_header = not os.path.exists(path)
+        with open(path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if write_header:
+                writer.writerow(["task", "agent", "seed", "initial_return"])
+            writer.writerows([*key, value] for key, value in new.items())
+        known.update(new)
+    return known
+
+
+def summarise(curves: list[dict], initial: dict[tuple, float] | None = None) -> dict:
+    """Per task and agent: each seed's steps to the threshold, final return and (where known) its
+    initial policy's return, and the medians."""
+    initial = initial or {}
     summary: dict = {}
     for task, agent in sorted({(r["task"], r["agent"]) for r in curves}):
         threshold = THRESHOLDS.get(task)
@@ -192,6 +247,7 @@ def summarise(curves: list[dict]) -> dict:
             rows = [r for r in curves if (r["task"], r["agent"], r["seed"]) == (task, agent, seed)]
             seeds.append({"seed": seed, "steps_to_threshold": first_crossing(rows, threshold) if threshold is not None else None,
                           "final_return": rows[-1]["eval_return_mean"], "best_return": max(r["eval_return_mean"] for r in rows),
+                          "initial_return": initial.get((task, agent, seed)),
                           "env_steps": rows[-1]["env_steps"], "wall_time": rows[-1]["wall_time"],
                           **{f"steps_to_{t:g}": first_crossing(rows, t) for t in SECOND_THRESHOLDS.get(task, ())}})
         entry = summary.setdefault(task, {})[agent] = {
@@ -200,6 +256,9 @@ def summarise(curves: list[dict]) -> dict:
             "reached": sum(s["steps_to_threshold"] is not None for s in seeds),
             "median_steps_to_threshold": median_or_none([s["steps_to_threshold"] for s in seeds]),
             "median_final_return": float(np.median([s["final_return"] for s in seeds])),
+            # over the seeds whose initial return is known (None when none is)
+            "median_initial_return": (float(np.median(known)) if (known := [s["initial_return"] for s in seeds
+                                                                            if s["initial_return"] is not None]) else None),
         }
         for t in SECOND_THRESHOLDS.get(task, ()):
             steps = [s[f"steps_to_{t:g}"] for s in seeds]
@@ -208,8 +267,9 @@ def summarise(curves: list[dict]) -> dict:
     return summary
 
 
-def plot_task(curves: list[dict], task: str, path: str) -> None:
-    """Median evaluation return over seeds against env steps per agent, with the min-max band."""
+def plot_task(curves: list[dict], task: str, path: str, initial: dict[tuple, float] | None = None) -> None:
+    """Median evaluation return over seeds against env steps per agent, with the min-max band and,
+    dotted, the median return of its seeds' initial policies where known."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -225,6 +285,10 @@ def plot_task(curves: list[dict], task: str, path: str) -> None:
         values = np.array([[run[max(0, np.searchsorted([r["env_steps"] for r in run], x, side="right") - 1)]
                             ["eval_return_mean"] for x in grid] for run in runs])
         line, = ax.plot(grid, np.median(values, axis=0), label=f"{agent} ({len(runs)} seeds)")
+        starts = [(initial or {}).get((task, agent, run[0]["seed"])) for run in runs]
+        if None not in starts:
+            ax.axhline(float(np.median(starts)), color=line.get_color(), ls=":", lw=1,
+                       label=f"{agent}: initial policy (median)")
         ax.fill_between(grid, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.15)
     if task in THRESHOLDS:
         ax.axhline(THRESHOLDS[task], color="gray", ls="--", lw=0.8)
@@ -287,15 +351,18 @@ def main(argv: list[str] | None = None) -> dict:
                           "steps_to_threshold": first_crossing(rows, THRESHOLDS.get(task, math.inf)),
                           "wall_s": round(wall, 1)}), flush=True)
     curves = read_curves(path)
-    summary = summarise(curves)
+    initial = add_initial_returns(os.path.join(args.out, "initial.csv"), curves, args.run_dirs, args.preset)
+    summary = summarise(curves, initial)
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     for task in sorted({r["task"] for r in curves}):
-        plot_task(curves, task, os.path.join(args.out, f"{task}.png"))
+        plot_task(curves, task, os.path.join(args.out, f"{task}.png"), initial)
     for task, by_agent in summary.items():
         for agent, s in by_agent.items():
+            start = s["median_initial_return"]
             print(f"{task:>26} {agent:>5}: reached {s['reached']}/{len(s['seeds'])}, median steps to "
-                  f"{s['threshold']}: {s['median_steps_to_threshold']}, median final {s['median_final_return']:.1f}")
+                  f"{s['threshold']}: {s['median_steps_to_threshold']}, median final {s['median_final_return']:.1f}"
+                  + (f" (initial policy {start:.1f})" if start is not None else ""))
     return summary
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from script_modules import load_script
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -61,9 +62,18 @@ def test_benchmark_tasks_smoke(tmp_path):
     rows = (tmp_path / "curves.csv").read_text().splitlines()
     assert rows[0] == "task,agent,seed,iteration,env_steps,wall_time,eval_return_mean,eval_return_std"
     assert (tmp_path / "inverted_pendulum.png").stat().st_size > 0
-    # a second call finds every run in curves.csv and trains nothing more
+    # where each curve starts: the seed's initial policy on the seed's own evaluation episodes
+    from pes_rl.trainer import initial_policy_returns
+
+    config = _benchmark_module().task_config("inverted_pendulum", "pes", 5, 16000, 8000, 1, "gymnasium")
+    expected = {seed: float(np.mean(r)) for seed, r in initial_policy_returns(config, [5, 6]).items()}
+    assert {s["seed"]: s["initial_return"] for s in entry["seeds"]} == expected
+    initial = (tmp_path / "initial.csv").read_text()
+    assert initial.splitlines()[0] == "task,agent,seed,initial_return" and len(initial.splitlines()) == 3
+    # a second call finds every run in curves.csv and initial.csv and trains or scores nothing more
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and (tmp_path / "curves.csv").read_text().splitlines() == rows
+    assert (tmp_path / "initial.csv").read_text() == initial
 
 
 def _benchmark_module():

@@ -131,3 +131,18 @@ def test_progress_fn_sees_every_logged_row():
     assert [steps for steps, _ in seen] == [row["env_steps"] for row in result.metrics]
     assert [row for _, row in seen] == result.metrics
     assert [row["eval_return_mean"] is not None for _, row in seen] == [False, True, False, True, True]
+
+
+def test_initial_policy_returns_are_where_each_seeds_run_starts():
+    """``initial_policy_returns`` scores each seed's θ₀ on that seed's own evaluation episodes: a
+    run whose step is too small to move θ (SGD, lr 1e-30) ends with the same evaluation, seed by
+    seed, and the seeds' episodes differ."""
+    from pes_rl.trainer import initial_policy_returns
+
+    common = dict(env="swimmer", backend="gymnasium", num_pairs=2, truncation_length=100, horizon=200, sigma=0.3,
+                  optimizer="sgd", eval_episodes=3, progress_bar=False)
+    initial = initial_policy_returns(make_config(seed=0, **common), [3, 4])
+    for seed in (3, 4):
+        run = pes_rl.train(seed=seed, lr=1e-30, total_steps=400, eval_every=0, **common)
+        assert float(np.mean(initial[seed])) == pytest.approx(run.final_eval_return, rel=1e-9, abs=1e-9)
+    assert float(np.mean(initial[3])) != pytest.approx(float(np.mean(initial[4])), abs=1e-3)
