@@ -200,6 +200,7 @@ def run_config(run_dirs: str, task: str, agent: str, seed: int, final_steps: int
 
 
 def read_initial(path: str) -> dict[tuple, float]:
+    """``initial.csv`` as {(task, agent, seed): initial_return}; empty when there is none yet."""
     if not os.path.exists(path):
         return {}
     with open(path, newline="") as f:
