@@ -154,22 +154,25 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
     # Tuned on gymnasium Swimmer-v5 with scripts/swimmer_sample_efficiency.py (docs/tasks_and_presets.md#swimmer).
     # NRES (--agent nres) takes twice the step: on seeds 0-4 its median to 325 / 350 was 44k / 64k env
     # steps with lr 0.3 against 44k / 92k with 0.15 (PES itself: 76k / 120k; lr 0.3, K = 100 or N = 5
-    # were worse for PES).
+    # were worse for PES). Evaluations every 20 iterations (80k env steps; progress.csv logs the training
+    # returns every iteration): 5 episodes every 20k env steps cost 18-20% of the run's wall time on 2 cores
+    # (scripts/evaluation_share.py, docs/performance.md#sixth-round-what-an-evaluation-costs-2026-11-27).
     "swimmer": dict(
         num_pairs=10, truncation_length=200, sigma=0.1, lr=0.15, return_std_scaling=True, total_steps=200_000,
-        eval_every=5, agents=dict(nres=dict(lr=0.3)),
+        eval_every=20, agents=dict(nres=dict(lr=0.3)),
     ),
     # InvertedPendulum-v5: whole-episode windows, tuned on seeds 0-4 (all five reach 1000 within 1e5
-    # env steps; with K = 100 windows, seeds 8 and 9 of the held-out five did not).
+    # env steps; with K = 100 windows, seeds 8 and 9 of the held-out five did not). Both pendulums
+    # evaluate every 10 iterations: at every iteration evaluations took 30% of the run's wall time.
     "inverted_pendulum": dict(
         num_pairs=8, truncation_length=1000, sigma=0.3, lr=0.5, return_std_scaling=True, total_steps=100_000,
-        eval_every=1,
+        eval_every=10,
     ),
     # InvertedDoublePendulum-v5: whole-episode windows (early falls end episodes), tuned on seeds 0-2:
     # all three past 9350 within 5e4 env steps (σ = 0.3 without normalisation: none of three).
     "inverted_double_pendulum": dict(
         num_pairs=8, truncation_length=1000, sigma=0.1, lr=0.1, normalize_obs=True, return_std_scaling=True,
-        total_steps=100_000, eval_every=1,
+        total_steps=100_000, eval_every=10,
     ),
     # Reacher-v5 (50-step episodes): one of eight settings tried on seeds 0-1 (linear or a 32x32 MLP,
     # N 8-32, σ 0.05-0.3, the ars agent), which all ended alike; none reaches the -3.75 threshold
@@ -209,6 +212,7 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
     # (ARS's step is 2σ/σ_R times the antithetic ES gradient, PES's return-std-scaled estimate σ/σ_R times it).
     # Hopper: whole-episode windows (K = T, where PES is ES); with K = 100 both PES and NRES stalled
     # near 250-670 (seed 0, 1M steps): a truncation ending in a fall hides the return the fall forfeits.
+    # HalfCheetah evaluates every 10 iterations (128k env steps): every 5 took 12-18% of the run's wall time.
     "hopper": dict(
         num_pairs=8, top_directions=4, sigma=0.025, lr=0.02, reward_shift=1.0, normalize_obs=True,
         truncation_length=1000, total_steps=1_500_000, eval_every=10,
@@ -216,7 +220,7 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
     ),
     "halfcheetah": dict(
         num_pairs=32, top_directions=4, sigma=0.03, lr=0.01, normalize_obs=True, truncation_length=200,
-        total_steps=1_200_000, eval_every=5,
+        total_steps=1_200_000, eval_every=10,
         agents=dict(ars=dict(lr=0.02)),
     ),
     # Walker2d-v5, Ant-v5 and Humanoid-v5: the ARS paper's V2-t settings (N, b, noise, step; shift =

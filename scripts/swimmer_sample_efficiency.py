@@ -134,7 +134,7 @@ import pes_rl
 from pes_rl import compile_cache
 compile_cache.enable()  # as `pes-rl train` does
 r = pes_rl.train(env="swimmer", agent={agent!r}, seed={seed}, backend={backend!r}, eval_backend="gymnasium", total_steps={total},
-                 eval_episodes={episodes}, stop_at_eval_return={stop}, checkpoint_every=0, progress_bar=False)
+                 eval_every={every}, eval_episodes={episodes}, stop_at_eval_return={stop}, checkpoint_every=0, progress_bar=False)
 hit = [m["env_steps"] for m in r.metrics if (m["eval_return_mean"] or -1e9) >= {stop}]
 print(json.dumps({{"end": time.time(), "steps": hit[0] if hit else None}}))
 """
@@ -151,14 +151,16 @@ def compare_plain(args) -> dict:
     """Wall time from launch to an evaluation return of ``--stop-at``: pes_rl vs plain Python."""
     from pes_rl.config import PRESETS
 
-    every = PRESETS["swimmer"]["eval_every"] * PRESETS["swimmer"]["num_pairs"] * 2 * PRESETS["swimmer"]["truncation_length"]
-    assert every == EVAL_EVERY_STEPS, "keep both evaluation schedules equal"
+    # Both sides evaluate on one grid, every EVAL_EVERY_STEPS env steps: finer than the preset's own
+    # (every 10 iterations), so that the time to 350 is not rounded up to a coarse grid.
+    every, rest = divmod(EVAL_EVERY_STEPS, PRESETS["swimmer"]["num_pairs"] * 2 * PRESETS["swimmer"]["truncation_length"])
+    assert every and not rest, "the grid must be a whole number of the preset's iterations"
     plain_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plain_pes_swimmer.py")
     os.makedirs(args.out, exist_ok=True)
     seeds = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        code = OURS.format(agent=args.agent, seed=seed, backend=args.backend, total=args.total_steps, episodes=args.eval_episodes,
-                           stop=args.stop_at)
+        code = OURS.format(agent=args.agent, seed=seed, backend=args.backend, total=args.total_steps, every=every,
+                           episodes=args.eval_episodes, stop=args.stop_at)
         t0, lines = _launch([sys.executable, "-c", code])
         ours = json.loads(lines[-1])
         entry = {"seed": seed, "ours_steps": ours["steps"], "ours_wall": ours["end"] - t0 if ours["steps"] else None}

@@ -38,6 +38,32 @@ def test_swimmer_sample_efficiency_script(tmp_path):
     assert (tmp_path / "returns.png").stat().st_size > 0
 
 
+def test_wall_time_comparison_evaluates_both_loops_on_one_grid(tmp_path):
+    # A threshold every evaluation passes: each side stops at its first evaluation, which must fall
+    # at the same env step (20k), although the preset itself evaluates less often.
+    out = subprocess.run([sys.executable, str(SCRIPTS / "swimmer_sample_efficiency.py"), "--compare-plain", "--seeds", "1",
+                          "--first-seed", "3", "--total-steps", "60000", "--eval-episodes", "1", "--stop-at=-1e8",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "plain_comparison.json").read_text())
+    seed = summary["seeds"][0]
+    assert seed["ours_steps"] == seed["plain_steps"] == summary["eval_every_steps"] == 20_000
+    assert seed["ours_wall"] > 0 and seed["plain_wall"] > 0
+
+
+def test_evaluation_share_runs_the_preset_with_and_without_evaluations():
+    from pes_rl.config import PRESETS
+
+    module = load_script("evaluation_share")
+    swimmer = PRESETS["swimmer"]
+    # one evaluation on the preset's schedule, then the final one an iteration later
+    steps = (swimmer["eval_every"] + 1) * 2 * swimmer["num_pairs"] * swimmer["truncation_length"]
+    [summary] = module.main(["--env", "swimmer", "--total-steps", str(steps), "--repeats", "1"])
+    assert summary["env_steps"] == steps and summary["evaluations"] == 2
+    assert summary["median_wall_with_evaluations"] > 0 and summary["median_wall_without"] > 0
+    assert summary["evaluation_share"] < 1
+
+
 def test_reproduce_swimmer_smoke(tmp_path):
     out = subprocess.run([sys.executable, str(SCRIPTS / "reproduce_swimmer.py"), "--smoke", "--settings", "ours",
                           "--total-steps", "6000", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
