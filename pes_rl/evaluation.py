@@ -35,7 +35,8 @@ def evaluate_gymnasium(
         returns = np.zeros(episodes)
         running = np.ones(episodes, bool)
         while running.any():
-            obs, reward, terminated, truncated = env.step(act(obs), mask=running)
+            # no mask while every episode runs: the batch then steps views, not index copies
+            obs, reward, terminated, truncated = env.step(act(obs), mask=None if running.all() else running)
             returns += reward * running
             running &= ~(terminated | truncated)
         return returns

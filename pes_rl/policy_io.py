@@ -53,6 +53,8 @@ def policy_callable(batched_act, theta, normalizer: NormalizerState) -> Callable
     It refuses, with a one-line ``ValueError``, observations of the wrong shape and
     non-finite ones (which would otherwise come back as NaN actions without a word)."""
     size = int(np.shape(normalizer.mean)[-1])
+    # on the device once, not converted again at every call (a call per env step in an evaluation)
+    theta, normalizer = jax.device_put(theta), jax.device_put(normalizer)
 
     def act(obs: np.ndarray) -> np.ndarray:
         try:
