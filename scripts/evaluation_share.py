@@ -2,7 +2,8 @@
 
 Trains the same run (env, agent, seed, backend; the preset's ``total_steps`` unless ``--total-steps``)
 twice per repeat in fresh subprocesses, once evaluating as the preset says (``eval_every``,
-``eval_episodes``) and once never (``eval_every=0``; the final evaluation runs either way), and reports
+``eval_episodes``) and once never (``eval_every=0``; the final evaluation runs either way), after one
+untimed run that fills the compilation cache (each run loads its programs, as ``pes-rl train`` does), and reports
 ``share = 1 - wall_without / wall_with`` from the medians, with each call's ``pes_rl.train`` wall time
 (imports excluded). Evaluations on the host run in the background while training goes on
 (pes_rl/trainer.py); this measures what they still cost. Evaluations must not change training, so the
@@ -24,6 +25,8 @@ import numpy as np
 CHILD = """
 import json, time
 import pes_rl
+from pes_rl import compile_cache
+compile_cache.enable()  # as `pes-rl train` does: the warm-up run compiled, this one loads
 t0 = time.perf_counter()
 r = pes_rl.train(env={env!r}, agent={agent!r}, seed={seed}, backend={backend!r}, total_steps={total},
                  checkpoint_every=0, progress_bar=False{extra})
@@ -46,6 +49,9 @@ def timed_run(env: str, agent: str, seed: int, backend: str, total: int | None, 
 def share_of(env: str, agent: str, seed: int, backend: str, total: int | None, repeats: int) -> dict:
     """``repeats`` pairs of runs, alternating with and without evaluations; the share from their medians."""
     runs: dict[bool, list[dict]] = {True: [], False: []}
+    # untimed: fills the compilation cache with the training chunk and the evaluator, so that no timed
+    # run pays XLA's compilation (on mjx it would otherwise hide the evaluations' cost)
+    timed_run(env, agent, seed, backend, total, evaluate=True)
     for _ in range(repeats):
         for evaluate in (True, False):
             runs[evaluate].append(timed_run(env, agent, seed, backend, total, evaluate))

@@ -152,7 +152,7 @@ def compare_plain(args) -> dict:
     from pes_rl.config import PRESETS
 
     # Both sides evaluate on one grid, every EVAL_EVERY_STEPS env steps: finer than the preset's own
-    # (every 10 iterations), so that the time to 350 is not rounded up to a coarse grid.
+    # schedule, so that the time to 350 is not rounded up to a coarse grid.
     every, rest = divmod(EVAL_EVERY_STEPS, PRESETS["swimmer"]["num_pairs"] * 2 * PRESETS["swimmer"]["truncation_length"])
     assert every and not rest, "the grid must be a whole number of the preset's iterations"
     plain_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plain_pes_swimmer.py")
