@@ -155,7 +155,7 @@ PRESETS: dict[str, dict[str, Any]] = {  # env -> fields; "agents": agent -> fiel
     # NRES (--agent nres) takes twice the step: on seeds 0-4 its median to 325 / 350 was 44k / 64k env
     # steps with lr 0.3 against 44k / 92k with 0.15 (PES itself: 76k / 120k; lr 0.3, K = 100 or N = 5
     # were worse for PES). Evaluations every 20 iterations (80k env steps; progress.csv logs the training
-    # returns every iteration): 5 episodes every 20k env steps cost 18-20% of the run's wall time on 2 cores
+    # returns every iteration): 5 episodes every 20k env steps cost 16-20% of the run's wall time on 2 cores
     # (scripts/evaluation_share.py; docs/performance.md, "Sixth round").
     "swimmer": dict(
         num_pairs=10, truncation_length=200, sigma=0.1, lr=0.15, return_std_scaling=True, total_steps=200_000,
